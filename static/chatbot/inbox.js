@@ -1,0 +1,158 @@
+// Agent inbox: live list and thread over /ws/inbox/, reconnect with backoff and catch-up by message id.
+// Every message is rendered with textContent: never as HTML.
+(function () {
+  "use strict";
+  var root = document.getElementById("inbox");
+  if (!root) return;
+  var conversationId = parseInt(root.dataset.conversation || "0", 10);
+  var lastId = parseInt(root.dataset.lastId || "0", 10);
+  var seen = {};
+  var transcript = document.getElementById("transcript");
+  var status = document.getElementById("live-status");
+  var typingEl = document.getElementById("typing");
+  var ws = null, retry = 0, typingTimer = null, lastTypingSent = 0, listTimer = null;
+  if (transcript) {
+    transcript.querySelectorAll("li[data-id]").forEach(function (li) { seen[li.dataset.id] = true; });
+    transcript.scrollTop = transcript.scrollHeight;
+  }
+
+  function csrf() {
+    var input = document.querySelector("input[name=csrfmiddlewaretoken]");
+    return input ? input.value : "";
+  }
+  function setStatus(text, cls) { if (status) { status.textContent = text; status.className = "badge " + cls; } }
+  function label(m) {
+    if (m.sender === "agent") return m.author || "Agent";
+    return { bot: "Bot", visitor: "Visitor", system: "System" }[m.sender] || m.sender;
+  }
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+  function addMessage(m) {
+    if (!transcript || m.conversation !== conversationId || seen[m.id]) return;
+    seen[m.id] = true;
+    if (m.id > lastId) lastId = m.id;
+    var li = el("li", "msg from-" + m.sender);
+    li.dataset.id = m.id;
+    var time = new Date(m.created);
+    li.appendChild(el("div", "msg-meta", label(m) + " · " + time.toTimeString().slice(0, 5)));
+    li.appendChild(el("div", "msg-text", m.text));
+    if (m.buttons && m.buttons.length) {
+      var b = el("div", "msg-buttons");
+      m.buttons.forEach(function (x) { b.appendChild(el("span", "badge", x.label)); b.appendChild(document.createTextNode(" ")); });
+      li.appendChild(b);
+    }
+    var d = m.decision;
+    if (d) {
+      var dl = el("dl", "decision");
+      var rows = [["action", d.action], ["entry", d.entry_title || d.entry_id], ["confidence", (d.confidence || 0).toFixed(2)],
+                  ["sentiment", (d.sentiment || 0).toFixed(2)], ["intent", d.intent && d.intent !== "none" ? d.intent : null], ["why", d.reason]];
+      rows.forEach(function (r) { if (r[1] === null || r[1] === undefined || r[1] === "") return; dl.appendChild(el("dt", "", r[0])); dl.appendChild(el("dd", "", String(r[1]))); });
+      li.appendChild(dl);
+    }
+    // Keep id order even when two publishes arrive out of order.
+    var after = null;
+    transcript.querySelectorAll("li[data-id]").forEach(function (x) { if (!after && parseInt(x.dataset.id, 10) > m.id) after = x; });
+    transcript.insertBefore(li, after);
+    transcript.scrollTop = transcript.scrollHeight;
+    if (m.sender === "visitor" && typingEl) typingEl.textContent = "";
+  }
+  function refreshList(freshId) {
+    clearTimeout(listTimer);
+    listTimer = setTimeout(function () {
+      var params = new URLSearchParams({ view: root.dataset.view || "open", q: root.dataset.q || "", selected: String(conversationId || "") });
+      fetch(root.dataset.listUrl + "?" + params.toString(), { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.text() : null; })
+        .then(function (html) {
+          if (html === null) return;
+          document.getElementById("list-holder").innerHTML = html; // server-rendered, escaped by Django
+          if (freshId) { var li = document.querySelector('.conv-item[data-id="' + freshId + '"]'); if (li) li.classList.add("fresh"); }
+        });
+    }, 150);
+  }
+  function notify(c) {
+    if (c.state !== "waiting" || !("Notification" in window) || Notification.permission !== "granted") return;
+    if (document.visibilityState === "visible") return;
+    try { new Notification("A visitor is waiting for a person", { body: c.customer || "Anonymous visitor", tag: "cx-" + c.id }); } catch (e) { /* ignore */ }
+  }
+  function connect() {
+    var url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + root.dataset.socket;
+    ws = new WebSocket(url);
+    ws.onopen = function () {
+      retry = 0;
+      setStatus("live", "live");
+      if (conversationId) ws.send(JSON.stringify({ type: "watch", conversation: conversationId, after: lastId }));
+      refreshList();
+    };
+    // A channel layer under overload may drop an event silently: ask for anything missed every 20 s.
+    clearInterval(window.cxResync);
+    window.cxResync = setInterval(function () {
+      if (ws.readyState !== 1) return;
+      if (conversationId) ws.send(JSON.stringify({ type: "watch", conversation: conversationId, after: lastId }));
+      refreshList();
+    }, 20000);
+    ws.onmessage = function (ev) {
+      var data = JSON.parse(ev.data);
+      if (data.kind === "messages") data.messages.forEach(addMessage);
+      else if (data.kind === "message") addMessage(data.message);
+      else if (data.kind === "conversation") {
+        refreshList(data.conversation.id);
+        notify(data.conversation);
+        if (data.conversation.id === conversationId) {
+          var badge = document.getElementById("thread-state");
+          if (badge) { badge.textContent = data.conversation.state; badge.className = "badge conv-state " + data.conversation.state; }
+        }
+      } else if (data.kind === "typing" && data.conversation === conversationId && data.who === "visitor" && typingEl) {
+        typingEl.textContent = "The visitor is typing…";
+        clearTimeout(typingTimer);
+        typingTimer = setTimeout(function () { typingEl.textContent = ""; }, 4000);
+      }
+    };
+    ws.onclose = function () {
+      setStatus("reconnecting…", "offline");
+      var delay = Math.min(10000, 500 * Math.pow(2, retry++)) * (0.75 + Math.random() / 2);
+      setTimeout(connect, delay);
+    };
+  }
+
+  var form = document.getElementById("reply-form");
+  var text = document.getElementById("reply-text");
+  if (form && text) {
+    form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var value = text.value.trim();
+      if (!value) return;
+      var clientId = "a" + Date.now().toString(36) + Math.random().toString(36).slice(2, 8);
+      text.disabled = true;
+      fetch(root.dataset.replyUrl, {
+        method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() },
+        body: JSON.stringify({ text: value, client_id: clientId })
+      }).then(function (r) { return r.json().then(function (body) { return { ok: r.ok, body: body }; }); })
+        .then(function (res) {
+          text.disabled = false;
+          if (res.ok) { text.value = ""; addMessage(res.body.message); }
+          else alert(res.body.error ? res.body.error.message : "Could not send.");
+          text.focus();
+        }).catch(function () { text.disabled = false; alert("Could not send; check your connection and retry."); });
+    });
+    text.addEventListener("keydown", function (ev) {
+      if (ev.key === "Enter" && !ev.shiftKey) { ev.preventDefault(); form.requestSubmit(); }
+    });
+    text.addEventListener("input", function () {
+      var now = Date.now();
+      if (ws && ws.readyState === 1 && now - lastTypingSent > 2000) {
+        lastTypingSent = now;
+        ws.send(JSON.stringify({ type: "typing", conversation: conversationId }));
+      }
+    });
+  }
+  if ("Notification" in window && Notification.permission === "default") {
+    document.addEventListener("click", function ask() { Notification.requestPermission(); document.removeEventListener("click", ask); });
+  }
+  window.cxInbox = { lastId: function () { return lastId; } };
+  connect();
+})();
