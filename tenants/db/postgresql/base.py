@@ -1,0 +1,55 @@
+"""PostgreSQL backend that carries the current tenant into the connection, lazily.
+
+Row-level security policies read the settings `cx.tenant_id` and `cx.all_tenants`. Writing them
+on every scope change costs two round trips per request; instead the wrapper remembers what the
+physical connection holds and writes the settings just before a cursor is created, only when
+they differ from the current scope. Whatever is unknown (a new or pooled connection, a rolled
+back transaction or savepoint, which undo `set_config`) is written again before the next query.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.backends.postgresql import base
+
+from tenants.context import connection_settings
+
+SET_SCOPE = "SELECT set_config('cx.tenant_id', %s, false), set_config('cx.all_tenants', %s, false)"
+
+
+class DatabaseWrapper(base.DatabaseWrapper):
+    # The (tenant id, all tenants) pair the physical connection holds; None when unknown.
+    cx_applied: tuple[str, str] | None = None
+
+    def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
+        self.cx_applied = None  # new, or from the pool with whatever its last user left
+        return super().get_new_connection(conn_params)
+
+    def cx_apply_scope(self) -> None:
+        """Write the current scope into the connection if it holds another one."""
+        wanted = connection_settings()
+        if wanted != self.cx_applied:
+            self.connection.execute(SET_SCOPE, wanted)
+            self.cx_applied = wanted
+
+    def create_cursor(self, name: str | None = None) -> Any:
+        self.cx_apply_scope()
+        return super().create_cursor(name)
+
+    # After the rollback, not before: issuing it may itself write the scope, which it then undoes.
+    def _rollback(self) -> None:
+        try:
+            super()._rollback()  # type: ignore[misc]
+        finally:
+            self.cx_applied = None
+
+    def _savepoint_rollback(self, sid: str) -> None:
+        try:
+            super()._savepoint_rollback(sid)  # type: ignore[misc]
+        finally:
+            self.cx_applied = None
+
+    def _close(self) -> None:
+        self.cx_applied = None
+        super()._close()  # type: ignore[misc]

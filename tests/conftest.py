@@ -1,0 +1,131 @@
+"""Shared fixtures: tenants, members of each role, API clients. Everything hits the real database."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from allauth.account.models import EmailAddress
+from django.test import Client
+from rest_framework.test import APIClient
+
+from tenants.context import tenant_context
+from tenants.models import ApiKeyScope, Membership, Role, Tenant, User
+from tenants.services import api_key_create, tenant_create
+
+PASSWORD = "correct-horse-battery-9"
+
+
+@pytest.fixture(autouse=True)
+def _inline_jobs(settings: pytest.FixtureRequest) -> None:
+    """Jobs run synchronously in tests, except where a test starts a real worker."""
+    settings.CX_TASKS_INLINE = True  # type: ignore[attr-defined]
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # type: ignore[attr-defined]
+    settings.STORAGES = {  # type: ignore[attr-defined]
+        **settings.STORAGES,  # type: ignore[attr-defined]
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    # A fresh cache namespace per test: rate limits and throttles never leak between tests or runs.
+    settings.CACHES = {"default": {**settings.CACHES["default"], "KEY_PREFIX": uuid.uuid4().hex}}  # type: ignore[attr-defined]
+
+
+def make_user(email: str, name: str = "") -> User:
+    user = User.objects.create_user(email, PASSWORD, name=name)
+    EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
+    return user
+
+
+def add_member(tenant: Tenant, user: User, role: str) -> Membership:
+    with tenant_context(tenant):
+        return Membership.objects.create(tenant=tenant, user=user, role=role)
+
+
+@pytest.fixture
+def owner(db: None) -> User:
+    return make_user("owner@tenant-a.test", "Owner A")
+
+
+@pytest.fixture
+def tenant(owner: User) -> Tenant:
+    return tenant_create(name="Tenant A Coffee", owner=owner)
+
+
+@pytest.fixture
+def other_owner(db: None) -> User:
+    return make_user("owner@tenant-b.test", "Owner B")
+
+
+@pytest.fixture
+def other_tenant(other_owner: User) -> Tenant:
+    return tenant_create(name="Tenant B Boutique", owner=other_owner)
+
+
+@pytest.fixture
+def admin(tenant: Tenant) -> User:
+    user = make_user("admin@tenant-a.test", "Admin A")
+    add_member(tenant, user, Role.ADMIN)
+    return user
+
+
+@pytest.fixture
+def agent(tenant: Tenant) -> User:
+    user = make_user("agent@tenant-a.test", "Agent A")
+    add_member(tenant, user, Role.AGENT)
+    return user
+
+
+@pytest.fixture
+def analyst(tenant: Tenant) -> User:
+    user = make_user("analyst@tenant-a.test", "Analyst A")
+    add_member(tenant, user, Role.ANALYST)
+    return user
+
+
+@pytest.fixture
+def in_tenant(tenant: Tenant) -> Iterator[Tenant]:
+    """Run the test body as tenant A (for building data through services and managers)."""
+    with tenant_context(tenant):
+        yield tenant
+
+
+def client_for(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def owner_client(owner: User, tenant: Tenant) -> Client:
+    return client_for(owner)
+
+
+@pytest.fixture
+def other_client(other_owner: User, other_tenant: Tenant) -> Client:
+    return client_for(other_owner)
+
+
+def api_client_for(tenant: Tenant, scope: str = ApiKeyScope.WRITE) -> APIClient:
+    with tenant_context(tenant):
+        issued = api_key_create(name=f"test {scope}", scope=scope, created_by=None)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.secret}")
+    client.api_key = issued.api_key  # type: ignore[attr-defined]
+    return client
+
+
+@pytest.fixture
+def api_client(tenant: Tenant) -> APIClient:
+    """A read-write API key of tenant A."""
+    return api_client_for(tenant)
+
+
+@pytest.fixture
+def read_api_client(tenant: Tenant) -> APIClient:
+    return api_client_for(tenant, ApiKeyScope.READ)
+
+
+@pytest.fixture
+def other_api_client(other_tenant: Tenant) -> APIClient:
+    """A read-write API key of tenant B."""
+    return api_client_for(other_tenant)

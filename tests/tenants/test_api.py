@@ -1,0 +1,149 @@
+"""API keys, the error format, throttling, size limits, schema and docs."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from rest_framework.test import APIClient
+
+from tenants.api.throttling import ApiKeyRateThrottle
+from tenants.context import tenant_context
+from tenants.models import ApiKey, Tenant, User
+from tenants.services import api_key_revoke, tenant_update
+
+
+def test_key_is_shown_once_and_stored_hashed(owner_client: Client, tenant: Tenant) -> None:
+    page = owner_client.post("/settings/api-keys/", {"name": "Shop sync", "scope": "write"}, follow=True)
+    page = page.content.decode()
+    with tenant_context(tenant):
+        key = ApiKey.objects.get()
+    secret = page.split('id="new-key" class="secret">')[1].split("<")[0]
+    assert secret.startswith("cx_" + key.prefix)
+    assert secret not in (key.key_hash, key.prefix) and len(key.key_hash) == 64
+    assert secret not in owner_client.get("/settings/api-keys/").content.decode()  # never again
+    client = APIClient()
+    assert client.get("/api/v1/jobs/", HTTP_AUTHORIZATION=f"Bearer {secret}").status_code == 200
+
+
+def test_missing_key_is_401_with_error_format(db: None) -> None:
+    response = APIClient().get("/api/v1/jobs/")
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Bearer")
+    error = response.json()["error"]
+    assert error["code"] == "not_authenticated" and error["message"] and error["fields"] == {}
+
+
+def test_revoked_key_is_401(api_client: APIClient, tenant: Tenant) -> None:
+    assert api_client.get("/api/v1/jobs/").status_code == 200
+    with tenant_context(tenant):
+        api_key_revoke(api_key=ApiKey.objects.get(pk=api_client.api_key.pk), actor=None)  # type: ignore[attr-defined]
+    response = api_client.get("/api/v1/jobs/")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "authentication_failed"
+
+
+def test_garbage_key_is_401(db: None) -> None:
+    response = APIClient().get("/api/v1/jobs/", HTTP_AUTHORIZATION="Bearer cx_0000000000000000000000000000000000")
+    assert response.status_code == 401
+
+
+def test_read_only_key_cannot_write(read_api_client: APIClient) -> None:
+    assert read_api_client.get("/api/v1/jobs/").status_code == 200
+    response = read_api_client.post("/api/v1/jobs/audit-log-export/")
+    assert response.status_code == 403
+    assert "read-only" in response.json()["error"]["message"]
+
+
+def test_write_key_starts_a_job_and_records_last_use(api_client: APIClient, tenant: Tenant) -> None:
+    response = api_client.post("/api/v1/jobs/audit-log-export/")
+    assert response.status_code == 202
+    job = api_client.get(f"/api/v1/jobs/{response.json()['id']}/").json()
+    assert job["status"] == "succeeded" and job["result"]["rows"] >= 1
+    with tenant_context(tenant):
+        assert ApiKey.objects.get(pk=api_client.api_key.pk).last_used_at is not None  # type: ignore[attr-defined]
+
+
+def test_unknown_endpoint_is_json_404(api_client: APIClient) -> None:
+    response = api_client.get("/api/v1/no-such-thing/")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_validation_errors_name_the_field(api_client: APIClient) -> None:
+    response = api_client.get("/api/v1/jobs/", {"status": "exploded"})
+    assert response.status_code == 400
+    body = response.json()["error"]
+    assert body["code"] == "validation_error"
+    assert "status" in body["fields"] and "status" in body["message"]
+
+
+def test_throttling_answers_429_with_retry_after(api_client: APIClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ApiKeyRateThrottle, "THROTTLE_RATES", {"api_key": "3/min"})
+    statuses = [api_client.get("/api/v1/tenant/").status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    response = api_client.get("/api/v1/tenant/")
+    assert int(response["Retry-After"]) > 0
+    assert response.json()["error"]["code"] == "throttled"
+
+
+def test_body_over_the_limit_is_413(api_client: APIClient, settings: pytest.FixtureRequest) -> None:
+    big = b"x" * (settings.REQUEST_MAX_BYTES + 1)  # type: ignore[attr-defined]
+    response = api_client.post("/api/v1/jobs/audit-log-export/", data=big, content_type="application/json")
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "request_too_large"
+
+
+def test_pagination(api_client: APIClient, tenant: Tenant) -> None:
+    from tenants.jobs import job_start
+    from tenants.tasks import AUDIT_EXPORT
+
+    with tenant_context(tenant):
+        for _ in range(3):
+            job_start(kind=AUDIT_EXPORT)
+    page = api_client.get("/api/v1/jobs/", {"page_size": 2}).json()
+    assert page["count"] == 3 and len(page["results"]) == 2 and page["next"]
+
+
+def test_list_query_count_is_constant(api_client: APIClient, tenant: Tenant, django_assert_max_num_queries) -> None:  # type: ignore[no-untyped-def]
+    from tenants.jobs import job_start
+    from tenants.tasks import AUDIT_EXPORT
+
+    with tenant_context(tenant):
+        for _ in range(10):
+            job_start(kind=AUDIT_EXPORT)
+    api_client.get("/api/v1/jobs/")  # warm: last_used_at write happens once a minute
+    with django_assert_max_num_queries(8):
+        assert len(api_client.get("/api/v1/jobs/").json()["results"]) == 10
+
+
+def test_openapi_schema_and_docs(client: Client, db: None) -> None:
+    schema = client.get("/api/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert schema.status_code == 200
+    data = schema.json()
+    assert "/api/v1/jobs/" in data["paths"]
+    assert "ApiKey" in data["components"]["securitySchemes"]
+    docs = client.get("/api/v1/docs/").content.decode()
+    assert "swagger-ui" in docs and "cdn" not in docs.lower()
+
+
+def test_tenant_changes_reach_requests_made_with_a_cached_key(
+    api_client: APIClient, tenant: Tenant, owner: User
+) -> None:
+    assert api_client.get("/api/v1/tenant/").json()["name"] == tenant.name  # the key is cached now
+    with tenant_context(tenant):
+        tenant_update(tenant=tenant, actor=owner, name="Renamed Roasters", timezone_name="Europe/Paris", currency="EUR")
+    body = api_client.get("/api/v1/tenant/").json()
+    assert (body["name"], body["timezone"], body["currency"]) == ("Renamed Roasters", "Europe/Paris", "EUR")
+
+
+def test_pages_show_times_in_the_tenants_time_zone(owner_client: Client, tenant: Tenant, owner: User) -> None:
+    from datetime import UTC, datetime
+
+    from tenants.models import Job
+
+    with tenant_context(tenant):
+        tenant_update(tenant=tenant, actor=owner, name=tenant.name, timezone_name="Asia/Tokyo", currency="JPY")
+        job = Job.objects.create(kind="audit_log.export", created_by=owner)
+        Job.objects.filter(pk=job.pk).update(created=datetime(2026, 1, 5, 10, 0, tzinfo=UTC))
+    page = owner_client.get("/settings/jobs/").content.decode()
+    assert "Jan 5, 19:00" in page  # 10:00 UTC is 19:00 in Tokyo
