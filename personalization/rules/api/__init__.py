@@ -1,0 +1,1 @@
+"""REST API of rule segments: /api/v1/rule-segments/."""
