@@ -1,0 +1,48 @@
+"""The chat bot's engine: pure Python (no Django). Build a `KnowledgeIndex` from FAQ entries and
+articles, store it with `to_bytes()`, load it with `KnowledgeIndex.from_bytes()`, and call `decide()`."""
+
+from .embeddings import (
+    HUB_MODEL_NAME,
+    Embedder,
+    EngineInfo,
+    SentenceTransformerEmbedder,
+    available,
+    engine_info,
+    get_embedder,
+    resolve_model_path,
+)
+from .index import Article, FaqEntry, IndexConfig, KnowledgeIndex, Match, QueryAnalysis, build_index
+from .intents import Intent, IntentRecognizer, IntentResult, recognise
+from .policy import Action, Decision, Thresholds, Turn, decide
+from .sentiment import Frustration, frustration, sentiment, similarity
+
+__all__ = [
+    "HUB_MODEL_NAME",
+    "Action",
+    "Article",
+    "Decision",
+    "Embedder",
+    "EngineInfo",
+    "FaqEntry",
+    "Frustration",
+    "IndexConfig",
+    "Intent",
+    "IntentRecognizer",
+    "IntentResult",
+    "KnowledgeIndex",
+    "Match",
+    "QueryAnalysis",
+    "SentenceTransformerEmbedder",
+    "Thresholds",
+    "Turn",
+    "available",
+    "build_index",
+    "decide",
+    "engine_info",
+    "frustration",
+    "get_embedder",
+    "recognise",
+    "resolve_model_path",
+    "sentiment",
+    "similarity",
+]
