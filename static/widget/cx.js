@@ -204,9 +204,12 @@
     renderCsat();
   }
   function renderCsat() {
-    var show = state.convState === "resolved" && state.conversation && rated().indexOf(state.conversation) < 0;
+    // Once rated, the thank-you stays up for this conversation until it reopens.
+    var thanked = state.thanked && state.thanked === state.conversation;
+    var show = state.convState === "resolved" && state.conversation && (thanked || rated().indexOf(state.conversation) < 0);
     csat.className = "csat" + (show ? " on" : "");
-    if (!show || csat.childNodes.length) return;
+    if (!show) { csat.textContent = ""; if (state.convState !== "resolved") state.thanked = null; return; }
+    if (csat.childNodes.length) return;
     var score = 0;
     csat.appendChild(el("p", "", "How did we do?"));
     var stars = el("div", "stars"); stars.setAttribute("role", "group"); stars.setAttribute("aria-label", "Rate this conversation from 1 to 5");
@@ -226,6 +229,7 @@
       var conv = state.conversation;
       post("csat/", { conversation: conv, score: score, comment: comment.value }).then(function () {
         var r = rated(); r.push(conv); save(RATED, JSON.stringify(r));
+        state.thanked = conv;
         csat.textContent = ""; csat.appendChild(el("p", "", "Thank you for your feedback!"));
         err.textContent = "";
       }).catch(function (e) { err.textContent = e.message; });
