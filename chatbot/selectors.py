@@ -11,6 +11,8 @@ from django.db.models import F, OuterRef, Q, QuerySet, Subquery
 from chatbot.models import OPEN_STATES, Conversation, ConversationState, Message
 from journeys.models import Customer, Feedback, Order
 from journeys.selectors import customer_orders, customer_summary, customer_timeline
+from personalization.models import ClusterLabel, CustomerScore, RuleSegment
+from personalization.selectors import customer_score
 from tenants.context import all_tenants
 from tenants.models import User, WidgetKey
 
@@ -95,6 +97,15 @@ def inbox_counts(*, user: User) -> dict[str, int]:
 
 
 @dataclass(frozen=True)
+class CustomerPredictions:
+    """Personalization's view of one customer: scores (None before the first scoring run), cluster, segments."""
+
+    score: CustomerScore | None
+    cluster: ClusterLabel | None
+    rule_segments: list[RuleSegment]
+
+
+@dataclass(frozen=True)
 class CustomerContext:
     customer: Customer | None
     summary: Any
@@ -102,10 +113,23 @@ class CustomerContext:
     timeline: list[Any]
     conversations: list[Conversation]
     feedback: list[Feedback]
+    predictions: CustomerPredictions | None = None
+
+
+def customer_predictions(*, customer: Customer) -> CustomerPredictions:
+    """RFM segment, cluster, predicted value, churn band and reasons, and the rule segments the customer is in
+    (current tenant; at most three queries)."""
+    score = customer_score(customer_id=customer.pk)
+    cluster = None
+    if score is not None and score.cluster is not None:
+        cluster = ClusterLabel.objects.filter(cluster_id=score.cluster).first()
+    segments = list(RuleSegment.objects.filter(members__customer=customer).order_by("name", "pk").distinct())
+    return CustomerPredictions(score=score, cluster=cluster, rule_segments=segments)
 
 
 def conversation_context(*, conversation: Conversation) -> CustomerContext:
-    """What the agent sees beside a conversation: profile and consent, orders, recent events, earlier chats."""
+    """What the agent sees beside a conversation: profile and consent, orders, recent events, earlier chats,
+    and personalization's segments and predictions."""
     customer = conversation.customer
     earlier = Conversation.objects.exclude(pk=conversation.pk)
     if customer is None:
@@ -119,4 +143,5 @@ def conversation_context(*, conversation: Conversation) -> CustomerContext:
         timeline=customer_timeline(customer=customer, limit=10),
         conversations=list(earlier.order_by("-created")[:5]),
         feedback=list(Feedback.objects.filter(customer=customer).order_by("-created")[:5]),
+        predictions=customer_predictions(customer=customer),
     )
