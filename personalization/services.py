@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from django.db import connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from journeys import bulk
@@ -37,6 +38,7 @@ from personalization.models import (
     ModelVersion,
     PersonalizationSettings,
 )
+from personalization.rules.services import rule_segments_refresh
 from tenants.context import current_tenant
 from tenants.models import Job, JobStatus, Tenant, User
 
@@ -136,9 +138,9 @@ def tenant_data_load(*, tenant: Tenant, cutoff: date) -> TenantData:
     """The tenant's history up to `cutoff` (inclusive, local days) in a few bulk queries: valid orders (not
     cancelled or refunded), spend per customer and product category, events and CSAT feedback, customer ids.
 
-    Events come as one row per customer, local day and kind (activity or support contact), activity only for the
-    last EVENT_WINDOW_DAYS days: engagement counts active days, which keeps millions of raw events down to what
-    the features read.
+    Events come as one row per customer, local day and kind (activity or support contact) with the number of
+    events in `count`, activity only for the last EVENT_WINDOW_DAYS days: that keeps millions of raw events down
+    to what the features read, and the features still count events, not active days.
     """
     end = _day_start_utc(cutoff + timedelta(days=1), tenant.timezone)
     since = _day_start_utc(cutoff - timedelta(days=EVENT_WINDOW_DAYS), tenant.timezone)
@@ -174,11 +176,11 @@ def _pg_load(tenant: Tenant, support: tuple[str, ...], end: datetime, since: dat
         ),
         "events": (
             f"SELECT customer_id, floor(extract(epoch from (occurred_at AT TIME ZONE {tz})) / 86400)::bigint AS day,"  # noqa: S608
-            f" (type IN ({support_sql}))::int AS support FROM journeys_event"
+            f" (type IN ({support_sql}))::int AS support, count(*) AS n FROM journeys_event"
             f" WHERE tenant_id = {tid} AND customer_id IS NOT NULL AND occurred_at < '{end.isoformat()}'"
             f" AND (occurred_at >= '{since.isoformat()}' OR type IN ({support_sql})) GROUP BY 1, 2, 3",
-            ["customer_id", "day", "support"],
-            {"customer_id": "int64", "day": "int64", "support": "int8"},
+            ["customer_id", "day", "support", "n"],
+            {"customer_id": "int64", "day": "int64", "support": "int8", "n": "int64"},
         ),
         "feedback": (
             "SELECT customer_id, kind::text AS kind, score::float8 AS score,"  # noqa: S608
@@ -219,12 +221,13 @@ def _pg_frames(queries: dict[str, tuple[str, list[str], dict[str, Any]]]) -> dic
 
 
 def _events_frame(daily: pd.DataFrame) -> pd.DataFrame:
-    """Daily (customer, day, support) rows in the event shape `customer_features` reads."""
+    """Daily (customer, day, support, n) rows in the event shape `customer_features` reads (`count` = n events)."""
     return pd.DataFrame(
         {
             "customer_id": daily["customer_id"].to_numpy(dtype="int64"),
             "occurred_at": pd.to_datetime(daily["day"].to_numpy(dtype="int64"), unit="D"),
             "type": np.where(daily["support"].to_numpy(dtype=bool), "support_contact", "activity"),
+            "count": daily["n"].to_numpy(dtype="int64"),
         }
     )
 
@@ -255,9 +258,13 @@ def _sqlite_load(tenant: Tenant, support: tuple[str, ...], end: datetime, since:
         ["customer_id", "occurred_at", "type"],
     )
     day = (_local(raw["occurred_at"], tz).to_numpy().astype("datetime64[D]").astype("int64")) if len(raw) else []
-    daily = pd.DataFrame(
-        {"customer_id": raw["customer_id"], "day": day, "support": raw["type"].isin(support).astype(int)}
-    ).drop_duplicates()
+    daily = (
+        pd.DataFrame({"customer_id": raw["customer_id"], "day": day, "support": raw["type"].isin(support).astype(int)})
+        .groupby(["customer_id", "day", "support"], sort=False)
+        .size()
+        .rename("n")
+        .reset_index()
+    )
     feedback = _sqlite_frame(
         "SELECT customer_id, kind, score, created FROM journeys_feedback"
         " WHERE tenant_id = %s AND customer_id IS NOT NULL AND kind = 'csat' AND created < %s",
@@ -324,7 +331,22 @@ def pipeline_start(
         running = busy.order_by("created").first()
         if running is not None:
             raise PipelineBusyError(running)
+        # Runs that failed for good (a lost worker, retries used up) may have left candidates behind.
+        interrupted_candidates_reject(jobs=Job.objects.filter(kind=PIPELINE_KIND, status=JobStatus.FAILED))
         return job_start(kind=kind, params=params or {}, created_by=created_by)
+
+
+def interrupted_candidates_reject(*, jobs: QuerySet[Job]) -> int:
+    """Reject the candidate versions written by `jobs` (attempts that died or failed before activating them), so
+    none waits as a candidate forever. Returns how many were rejected."""
+    stale = list(ModelVersion.objects.filter(job__in=jobs, status=ModelStatus.CANDIDATE))
+    note = _check("run finished", False, "the training run stopped before this version could be activated")
+    for version in stale:
+        version.status, version.passed_checks, version.checks = ModelStatus.REJECTED, False, [*version.checks, note]
+        version.save(update_fields=["status", "passed_checks", "checks"])
+    if stale:
+        logger.warning("rejected %s candidate versions left by interrupted runs", len(stale))
+    return len(stale)
 
 
 # --------------------------------------------------------------------------------------------- training
@@ -640,6 +662,8 @@ def scores_frame(ctx: RunContext, active: dict[str, ModelVersion]) -> pd.DataFra
     out["orders"] = f["orders"].astype("int64")
     out["historic_value"] = f["total_spent"].astype(float)
     out["days_since_last_order"] = f["days_since_last_order"]
+    for name in FEATURE_SCORE_COLUMNS:
+        out[name] = f[name]
     used: dict[str, Any] = {}
     buyers = f[f["orders"] > 0]
     if len(buyers):
@@ -714,8 +738,21 @@ SCORE_COLUMNS: tuple[str, ...] = (
     "m_score",
     "rfm_segment",
     "cluster",
+    "tenure_days",
+    "avg_days_between_orders",
+    "events_30d",
+    "support_contacts",
+    "avg_csat",
     "model_versions",
     "scored_at",
+)
+# Computed features stored with the scores (rule segments filter on them; the customer page shows them).
+FEATURE_SCORE_COLUMNS: tuple[str, ...] = (
+    "tenure_days",
+    "avg_days_between_orders",
+    "events_30d",
+    "support_contacts",
+    "avg_csat",
 )
 
 
@@ -781,6 +818,11 @@ def _score_rows(frame: pd.DataFrame, *, tenant: Tenant, scored_at: datetime) -> 
         "m_score": "int",
         "rfm_segment": "text",
         "cluster": "int",
+        "tenure_days": "int",
+        "avg_days_between_orders": "float",
+        "events_30d": "int",
+        "support_contacts": "int",
+        "avg_csat": "float",
     }
     columns: dict[str, list[Any]] = {"tenant_id": [tenant.pk] * n, "customer_id": frame.index.tolist()}
     for name, kind in kinds.items():
@@ -816,9 +858,10 @@ def _scores_csv(frame: pd.DataFrame, *, tenant: Tenant, scored_at: datetime) -> 
     out = pd.DataFrame(index=frame.index)
     out["tenant_id"] = tenant.pk
     out["customer_id"] = frame.index.to_numpy()
-    ints = ("orders", "days_since_last_order", "r_score", "f_score", "m_score", "cluster")
+    ints = ("orders", "days_since_last_order", "r_score", "f_score", "m_score", "cluster", "tenure_days",
+            "events_30d", "support_contacts")  # fmt: skip
     floats = ("historic_value", "probability_alive", "expected_orders_90d", "expected_orders_365d",
-              "predicted_value_365d", "churn_risk")  # fmt: skip
+              "predicted_value_365d", "churn_risk", "avg_days_between_orders", "avg_csat")  # fmt: skip
     for name in SCORE_COLUMNS[2:]:
         if name in ints:
             out[name] = frame[name].round().astype("Int64") if name in frame else pd.array([pd.NA] * n, "Int64")
@@ -899,6 +942,8 @@ def pipeline_run(
     """
     tenant = current_tenant()
     settings_obj = settings_for_tenant()
+    if job is not None and train:  # a retry or redelivery: what an earlier attempt of this job wrote is void
+        interrupted_candidates_reject(jobs=Job.objects.filter(pk=job.pk))
     cut = cutoff or tenant_cutoff(tenant)
     timings: list[dict[str, Any]] = []
     st = _Stages(progress, timings)
@@ -994,8 +1039,4 @@ def _train_all(ctx: RunContext, st: _Stages, report: dict[str, Any], *, require_
 
 
 def _rule_segments_refresh() -> dict[str, Any]:
-    try:
-        from personalization.rules.services import rule_segments_refresh  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return {"skipped": "rule segments are not installed yet"}
     return {"refreshed": rule_segments_refresh(tenant=current_tenant())}

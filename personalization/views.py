@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 
 from personalization import selectors, services
 from personalization.models import ClusterLabel, ModelKind, ModelStatus
+from personalization.rules import selectors as rule_selectors
 from tenants.models import Role
 from tenants.permissions import role_has
 from tenants.views import member_required
@@ -189,4 +190,5 @@ def customer_scores_panel(request: HttpRequest, customer: Any) -> tuple[str, dic
     label = None
     if score is not None and score.cluster is not None:
         label = ClusterLabel.objects.filter(cluster_id=score.cluster).first()
-    return "personalization/_customer_panel.html", {"score": score, "cluster_label": label}
+    segments = list(rule_selectors.customer_rule_segments(customer_id=customer.pk))
+    return "personalization/_customer_panel.html", {"score": score, "cluster_label": label, "rule_segments": segments}

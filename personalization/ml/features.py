@@ -134,7 +134,7 @@ def customer_features(
 ) -> pd.DataFrame:
     """One row per customer (index customer_id) with FEATURE_COLUMNS plus `cat_<category>` shares, all in days.
 
-    orders: customer_id, placed_at, total, [status, order_id]; events: customer_id, occurred_at, type;
+    orders: customer_id, placed_at, total, [status, order_id]; events: customer_id, occurred_at, type, [count];
     feedback: customer_id, kind, score, [submitted_at]; lines: order_id, category, amount (needs orders.order_id).
     Customers appear if they have an order, an event or feedback by the cutoff, or are in `customer_ids`.
     BTYD columns (frequency, recency, T, monetary_value) follow `btyd_summary`; days_since_last_order is RFM recency.
@@ -165,10 +165,12 @@ def customer_features(
         in_obs = ev_day <= cut
         ev_cust = events["customer_id"].to_numpy()[in_obs]
         ev_day = ev_day[in_obs]
+        # One row per event, or pre-aggregated rows whose `count` says how many events each stands for.
+        n = events["count"].to_numpy(dtype=float)[in_obs] if "count" in events.columns else np.ones(len(ev_day))
+        is_support = pd.Series(events["type"].to_numpy()[in_obs]).isin(list(support_event_types)).to_numpy()
         ev = pd.DataFrame({"customer_id": ev_cust, "day": ev_day})
-        ev["recent"] = ev_day > cut - ENGAGEMENT_WINDOW_DAYS
-        ev["support"] = events["type"].to_numpy()[in_obs]
-        ev["support"] = ev["support"].isin(list(support_event_types))
+        ev["recent"] = np.where(ev_day > cut - ENGAGEMENT_WINDOW_DAYS, n, 0.0)
+        ev["support"] = np.where(is_support, n, 0.0)
         eg = ev.groupby("customer_id", sort=False, observed=True)
         ev_30 = eg["recent"].sum().astype(float)
         support = eg["support"].sum().astype(float)

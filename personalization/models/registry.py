@@ -104,6 +104,12 @@ class CustomerScore(TenantOwnedModel):
     m_score = models.PositiveSmallIntegerField(null=True, blank=True)
     rfm_segment = models.CharField(max_length=32, blank=True, default="")
     cluster = models.IntegerField(null=True, blank=True, help_text="stable cluster id (see ClusterLabel)")
+    # Computed features of the same run, for rule segments and the customer page.
+    tenure_days = models.IntegerField(null=True, blank=True, help_text="days since first seen (order or event)")
+    avg_days_between_orders = models.FloatField(null=True, blank=True)
+    events_30d = models.PositiveIntegerField(default=0, help_text="events in the 30 days before the run's cutoff")
+    support_contacts = models.PositiveIntegerField(default=0)
+    avg_csat = models.FloatField(null=True, blank=True, help_text="average CSAT score of the customer's responses")
     model_versions = models.JSONField(default=dict, blank=True, help_text="{kind: ModelVersion id} used")
     scored_at = models.DateTimeField(default=now)
 

@@ -75,6 +75,7 @@ PROFILE_COLUMNS = {
 SCORE_COLUMNS = {
     "probability_alive", "churn_risk", "churn_band", "expected_orders_90d", "expected_orders_365d",
     "predicted_value_365d", "historic_value", "r_score", "f_score", "m_score", "rfm_segment", "cluster",
+    "tenure_days", "avg_days_between_orders", "events_30d", "support_contacts", "avg_csat",
 }  # fmt: skip
 
 

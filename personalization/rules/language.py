@@ -129,6 +129,15 @@ FIELDS: tuple[FieldSpec, ...] = (
               params=("event_type", "event_name", "properties", "days")),
     FieldSpec("orders_in_window", "Placed orders", "Behaviour", "count", "orders within the last N days",
               params=("days",)),
+    FieldSpec("tenure_days", "Tenure (days)", "Features", "integer", "days since first seen, at the last scoring run",
+              True),
+    FieldSpec("avg_days_between_orders", "Average days between orders", "Features", "number",
+              "repeat buyers only, at the last scoring run", True),
+    FieldSpec("events_30d", "Events in the last 30 days", "Features", "integer", "at the last scoring run", True),
+    FieldSpec("support_contacts", "Support contacts", "Features", "integer", "all time, at the last scoring run",
+              True),
+    FieldSpec("avg_csat", "CSAT average", "Features", "number", "1 to 5, customers who answered a CSAT survey",
+              True),
     FieldSpec("probability_alive", "Probability still a customer", "Predictions", "number", "0 to 1", True),
     FieldSpec("churn_risk", "Churn risk", "Predictions", "number", "0 to 1", True),
     FieldSpec("churn_band", "Churn risk band", "Predictions", "choice"),
@@ -144,7 +153,11 @@ FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("segment", "Rule segment", "Segments", "segment"),
 )  # fmt: skip
 FIELDS_BY_KEY: dict[str, FieldSpec] = {f.key: f for f in FIELDS}
-PREDICTION_FIELDS = frozenset(f.key for f in FIELDS if f.group == "Predictions") | {"rfm_segment", "cluster"}
+# Fields read from the scoring run's rows (offered once the tenant has scores).
+PREDICTION_FIELDS = frozenset(f.key for f in FIELDS if f.group in ("Predictions", "Features")) | {
+    "rfm_segment",
+    "cluster",
+}
 
 
 @dataclass(frozen=True)

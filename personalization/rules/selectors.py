@@ -101,3 +101,10 @@ def segment_descriptions(*, segments: list[RuleSegment]) -> dict[int, str]:
         except DefinitionError as exc:
             out[segment.pk] = f"No longer valid: {exc}"
     return out
+
+
+def customer_rule_segments(*, customer_id: int) -> QuerySet[RuleSegment]:
+    """The current tenant's rule segments that `customer_id` is a member of (as of each one's last refresh)."""
+    return RuleSegment.objects.filter(
+        pk__in=SegmentMember.objects.filter(customer_id=customer_id).values("segment_id")
+    ).order_by("name")

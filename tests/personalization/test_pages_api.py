@@ -219,3 +219,54 @@ def test_gates_on_the_dashboard_say_what_is_missing(small_tenant: Tenant, other_
     segments = unescape(other_client.get("/segments/").content.decode())
     assert "Behavioural clusters: not enough data yet." in segments
     assert "Champions" in segments
+
+
+def _own_counts(tenant: Tenant) -> dict[str, Any]:
+    """What tenant A's aggregates must show, computed from its own rows only."""
+    with tenant_context(tenant):
+        scores = CustomerScore.objects.all()
+        valued = scores.exclude(predicted_value_365d=None)
+        return {
+            "ids": set(scores.values_list("customer_id", flat=True)),
+            "rfm": {s: scores.filter(rfm_segment=s).count() for s in set(scores.values_list("rfm_segment", flat=True))},
+            "rfm_scored": scores.exclude(r_score=None).count(),
+            "clusters": scores.exclude(cluster=None).count(),
+            "valued": valued.count(),
+            "value_total": sum(valued.values_list("predicted_value_365d", flat=True)),
+            "risked": scores.exclude(churn_risk=None).count(),
+        }
+
+
+def test_rfm_endpoints_count_only_this_tenants_customers(
+    scored: Tenant, api_client: APIClient, other_scored: dict[str, Any]
+) -> None:
+    own = _own_counts(scored)
+    rows = api_client.get("/api/v1/rfm-segments/").json()
+    assert sum(r["customers"] for r in rows) == own["rfm_scored"]
+    for row in rows:
+        assert row["customers"] == own["rfm"].get(row["segment"], 0), row["segment"]
+        one = api_client.get(f"/api/v1/rfm-segments/{row['slug']}/").json()
+        assert one["customers"] == row["customers"]
+    biggest = max(rows, key=lambda r: r["customers"])
+    members = api_client.get(f"/api/v1/rfm-segments/{biggest['slug']}/members/?page_size=1000").json()
+    assert members["count"] == biggest["customers"]
+    ids = {m["customer"] for m in members["results"]}
+    assert ids <= own["ids"] and other_scored["customer"] not in ids
+
+
+def test_segments_and_predictions_pages_count_only_this_tenants_customers(
+    scored: Tenant, owner_client: Client, other_scored: dict[str, Any]
+) -> None:
+    own = _own_counts(scored)
+    page = owner_client.get("/segments/")
+    assert page.context["scored"] == own["rfm_scored"]
+    assert sum(cell["customers"] for line in page.context["grid"] for cell in line) == own["rfm_scored"]
+    assert sum(c["customers"] for c in page.context["clusters"]) == own["clusters"]
+    assert "only theirs" not in page.content.decode()  # the other tenant's cluster label
+
+    page = owner_client.get("/predictions/")
+    value, churn = page.context["value"], page.context["churn"]
+    assert value["customers"] == own["valued"] == sum(value["counts"])
+    assert value["total"] == pytest.approx(own["value_total"])
+    assert sum(churn["counts"]) == sum(churn["bands"].values()) == own["risked"]
+    assert {s.customer_id for s in page.context["at_risk"]} <= own["ids"]
