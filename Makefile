@@ -51,6 +51,7 @@ run: $(DEV_STAMP)
 	@if $(EMBEDDED_ENV) $(PY) manage.py help seed_demo >/dev/null 2>&1; then \
 		$(EMBEDDED_ENV) $(PY) manage.py seed_demo --tenant demo; fi
 	@$(EMBEDDED_ENV) $(PY) manage.py seed_knowledge --tenant demo
+	@$(EMBEDDED_ENV) $(PY) manage.py train_models --tenant demo --if-untrained 2>/dev/null
 	@echo; cat $(VENV)/demo-logins.txt
 	@echo; echo "Serving the embedded default on http://$(HOST):$(PORT)/ (Ctrl-C stops). API docs: /api/v1/docs/"
 	@echo "Chat: the demo shop http://$(HOST):$(PORT)/demo/store/ embeds the widget; answer in http://$(HOST):$(PORT)/inbox/ as agent@demo.test"
