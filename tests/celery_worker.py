@@ -26,18 +26,17 @@ needs_worker = [
 
 @contextmanager
 def celery_worker(
-    log_dir: Path, *, queue: str, env: dict[str, str] | None = None, imports: str | None = None
+    log_dir: Path, *, queue: str, env: dict[str, str] | None = None, imports: str | None = None, pool: str = "solo"
 ) -> Iterator[subprocess.Popen[str]]:
-    """Run one solo worker on `queue` until the block ends; its log's tail is printed afterwards.
-
-    `env` adds variables (PYTHONPATH for a module of test tasks named by `imports`)."""
+    """Run one worker process (solo pool, or `pool` with one child) on `queue` until the block ends; its log's
+    tail is printed afterwards. `env` adds variables (PYTHONPATH for a module of test tasks named by `imports`)."""
     db = connection.settings_dict
     full_env = {
         **os.environ,
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
         **(env or {}),
     }
-    cmd = [sys.executable, "-m", "celery", "-A", "cxplatform", "worker", "-Q", queue, "-c", "1", "-P", "solo",
+    cmd = [sys.executable, "-m", "celery", "-A", "cxplatform", "worker", "-Q", queue, "-c", "1", "-P", pool,
            "--without-mingle", "--without-gossip", "-l", "info"]  # fmt: skip
     if imports:
         cmd += ["-I", imports]

@@ -231,3 +231,19 @@ def test_lifetime_value_model_recovers_known_parameters_through_the_service(tena
         assert gg["p"] * gg["gamma"] / (gg["q"] - 1) == pytest.approx(6.0 * 120.0 / 3.0, rel=0.1)  # mean spend
         assert clv.training_end == date(2024, 12, 31)
         assert datetime(2023, 1, 1).date() <= clv.training_start <= date(2023, 1, 10)  # type: ignore[operator]
+
+
+def test_candidates_of_a_run_that_failed_for_good_are_rejected_at_the_next_start(small_tenant: Tenant) -> None:
+    """A worker lost for good (the job failed by the stale-job sweep) leaves candidates behind: the next run's start
+    rejects them; a candidate of a finished run that waits for approval is left alone."""
+    with tenant_context(small_tenant):
+        lost = Job.objects.create(kind=services.PIPELINE_KIND, status=JobStatus.FAILED, message="worker lost")
+        done = Job.objects.create(kind=services.PIPELINE_KIND, status=JobStatus.SUCCEEDED)
+        orphan = ModelVersion.objects.create(kind=ModelKind.CLV, number=1, job=lost, passed_checks=True)
+        waiting = ModelVersion.objects.create(kind=ModelKind.CLV, number=2, job=done, passed_checks=True)
+        assert run().status == JobStatus.SUCCEEDED
+        orphan.refresh_from_db()
+        waiting.refresh_from_db()
+        assert orphan.status == ModelStatus.REJECTED and not orphan.passed_checks
+        assert orphan.checks[-1]["name"] == "run finished"
+        assert waiting.status == ModelStatus.CANDIDATE  # CLV was not retrained (gate closed): still waiting
