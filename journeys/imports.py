@@ -2,9 +2,18 @@
 
 The rule: every valid row is stored and every bad row is reported (line, column, reason). The unit
 for orders is the order: if any line of an order is bad, none of that order's lines is stored, and
-each of its rows is reported. File-level problems (not UTF-8, missing columns, no header) fail the
-job and store nothing. Re-importing a file updates what it imported before: customers by external_id,
-products by sku, orders by order_id with their lines replaced; nothing is duplicated.
+each of its rows is reported. This holds wherever the lines of an order are in the file: lines of an
+order met again after other orders' lines are added to it, and a bad line met later takes back the
+lines already stored from earlier in the file (an order that existed before the import gets its
+previous version back; one created by the import is deleted), reported on the line where the order
+first appeared. File-level problems (not UTF-8, missing columns, no header) fail the job and store
+nothing. Re-importing a file updates what it imported before: customers by external_id, products by
+sku, orders by order_id with their lines replaced; nothing is duplicated.
+
+Memory stays flat whatever the file's size: rows are read and written a chunk at a time (about 1% of
+the file, at most CHUNK_ROWS rows), and the orders an import has touched are remembered in a temporary
+table of the database (_OrderLedger), not in the worker. Progress is the share of the file's bytes
+processed, reported after each chunk.
 
 Accepted: UTF-8 with or without BOM, comma/semicolon/tab delimiters, ISO 8601 dates with or without an
 offset (without one, the business's time zone), decimal commas ("12,50"), yes/no/true/false/1/0.
@@ -13,6 +22,7 @@ offset (without one, the business's time zone), decimal commas ("12,50"), yes/no
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import io
 import tempfile
@@ -25,7 +35,7 @@ from typing import IO, Any, TypeVar
 
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from journeys import bulk
@@ -39,6 +49,7 @@ from tenants.models import Job, User
 IMPORT_KIND = "journeys.import"
 KINDS = ("customers", "products", "orders")
 CHUNK_ROWS = 20000
+CHUNK_MIN_BYTES = 256 * 1024  # and about 1% of the file: the granularity of progress
 MAX_ERRORS_KEPT = 1000  # in the job result; the downloadable report has all of them
 MAX_CELL = 10000
 MAX_PENDING_TOUCHES = 100_000  # customers whose last-seen update waits for the end of the import
@@ -177,13 +188,24 @@ def _read_text_rows(text: io.TextIOWrapper, kind: str, report: ImportReport) -> 
         yield Row(line, dict(zip(header, map(str.strip, record), strict=False)))
 
 
-def _chunks(rows: Iterator[Row], size: int, key: Callable[[Row], str] | None = None) -> Iterator[list[Row]]:
-    """Lists of about `size` rows; with `key`, a chunk never splits consecutive rows with the same key."""
+def _chunks(
+    rows: Iterator[Row],
+    size: int,
+    key: Callable[[Row], str] | None = None,
+    *,
+    position: Callable[[], int] | None = None,
+    max_bytes: int = 0,
+) -> Iterator[list[Row]]:
+    """Lists of at most about `size` rows or `max_bytes` bytes of the file (read through `position`);
+    with `key`, a chunk never splits consecutive rows with the same key."""
     chunk: list[Row] = []
+    start = position() if position is not None else 0
     for row in rows:
-        if len(chunk) >= size and (key is None or key(row) != key(chunk[-1])):
+        full = len(chunk) >= size or (position is not None and max_bytes and position() - start >= max_bytes)
+        if chunk and full and (key is None or key(row) != key(chunk[-1])):
             yield chunk
             chunk = []
+            start = position() if position is not None else 0
         chunk.append(row)
     if chunk:
         yield chunk
@@ -205,6 +227,9 @@ class _Importer:
 
     def finish(self) -> None:
         """Called after the last chunk."""
+
+    def close(self) -> None:
+        """Called at the end, whatever happened: release what the importer holds."""
 
 
 class CustomerImporter(_Importer):
@@ -424,12 +449,138 @@ def _parse_unit_price(raw: str) -> Decimal:
     return parse_money(raw, field="unit_price")
 
 
+@dataclass(frozen=True)
+class _Touched:
+    """An order this import has met: stored (order_id, the lines stored) or rejected (rejected_line)."""
+
+    order_id: int | None
+    first_line: int
+    lines: int
+    prior: bool  # it existed before the import (its previous version is kept in the ledger)
+    rejected_line: int | None
+
+
+class _OrderLedger:
+    """The orders an import has touched, in temporary tables of the database connection (so the worker's
+    memory does not grow with the file), with the previous version of the orders it replaced, to put them
+    back when a later line of the same order turns out bad. Per connection; dropped by close()."""
+
+    ORDERS = "_cx_import_orders"
+    PRIOR_ORDERS = "_cx_import_prior_orders"
+    PRIOR_LINES = "_cx_import_prior_lines"
+    ORDER_FIELDS = "customer_id, placed_at, status, total, currency, channel, updated"
+    LINE_FIELDS = "order_id, product_id, quantity, unit_price"
+
+    def __init__(self, tenant_id: int) -> None:
+        self.tenant_id = tenant_id
+        self.pg = connection.vendor == "postgresql"
+        self.close()
+        with self._cursor() as cursor:
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE {self.ORDERS} (external_id varchar(128) PRIMARY KEY, order_id bigint,"
+                " first_line integer NOT NULL, lines integer NOT NULL, prior boolean NOT NULL, rejected_line integer)"
+            )
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE {self.PRIOR_ORDERS} AS SELECT id, {self.ORDER_FIELDS}"  # noqa: S608 - names
+                f" FROM {Order._meta.db_table} WHERE 1 = 0"
+            )
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE {self.PRIOR_LINES} AS SELECT {self.LINE_FIELDS}"  # noqa: S608 - names
+                f" FROM {OrderLine._meta.db_table} WHERE 1 = 0"
+            )
+
+    def _cursor(self) -> Any:
+        return bulk.pg_cursor() if self.pg else connection.cursor()
+
+    def _values(self, cast: str = "") -> str:
+        """SQL for the set of values of one JSON array parameter."""
+        if self.pg:
+            return f"(SELECT v{cast} FROM jsonb_array_elements_text(%s::jsonb) v)"  # noqa: S608 - a type
+        return "(SELECT value FROM json_each(%s))"
+
+    def close(self) -> None:
+        with self._cursor() as cursor:
+            for table in (self.ORDERS, self.PRIOR_ORDERS, self.PRIOR_LINES):
+                cursor.execute(f"DROP TABLE IF EXISTS {table}")
+
+    def lookup(self, external_ids: list[str]) -> dict[str, _Touched]:
+        if not external_ids:
+            return {}
+        with self._cursor() as cursor:
+            cursor.execute(
+                f"SELECT external_id, order_id, first_line, lines, prior, rejected_line FROM {self.ORDERS}"  # noqa: S608
+                f" WHERE external_id IN {self._values()}",
+                [bulk.pg_json(external_ids)],
+            )
+            return {ext: _Touched(oid, first, n, bool(prior), bad) for ext, oid, first, n, prior, bad in cursor}
+
+    def record(self, touched: dict[str, _Touched]) -> None:
+        if not touched:
+            return
+        rows = [(ext, t.order_id, t.first_line, t.lines, t.prior, t.rejected_line) for ext, t in touched.items()]
+        if self.pg:
+            select = ("SELECT e->>0, (e->>1)::bigint, (e->>2)::integer, (e->>3)::integer, (e->>4)::boolean,"
+                      " (e->>5)::integer FROM jsonb_array_elements(%s::jsonb) e")  # fmt: skip
+        else:
+            select = ("SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),"
+                      " json_extract(value, '$[3]'), json_extract(value, '$[4]'), json_extract(value, '$[5]')"
+                      " FROM json_each(%s) WHERE true")  # fmt: skip
+        with self._cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {self.ORDERS} (external_id, order_id, first_line, lines, prior, rejected_line) {select}"
+                " ON CONFLICT (external_id) DO UPDATE SET order_id = excluded.order_id, lines = excluded.lines,"
+                " rejected_line = excluded.rejected_line",
+                [bulk.pg_json(rows)],
+            )
+
+    def keep_prior(self, order_ids: list[int]) -> None:
+        """Remember the current version of these orders and their lines (before the import replaces them)."""
+        if not order_ids:
+            return
+        ids, param = self._values("::bigint"), bulk.pg_json(order_ids)
+        with self._cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {self.PRIOR_ORDERS} SELECT id, {self.ORDER_FIELDS} FROM {Order._meta.db_table}"  # noqa: S608
+                f" WHERE tenant_id = %s AND id IN {ids}",
+                [self.tenant_id, param],
+            )
+            cursor.execute(
+                f"INSERT INTO {self.PRIOR_LINES} SELECT {self.LINE_FIELDS} FROM {OrderLine._meta.db_table}"  # noqa: S608
+                f" WHERE tenant_id = %s AND order_id IN {ids}",
+                [self.tenant_id, param],
+            )
+
+    def take_back(self, touched: list[_Touched]) -> None:
+        """Undo what the import stored of these orders: restore the prior ones, delete those it created."""
+        prior = [t.order_id for t in touched if t.prior and t.order_id is not None]
+        created = [t.order_id for t in touched if not t.prior and t.order_id is not None]
+        if created:  # rare: the ORM's delete also unlinks any feedback given meanwhile
+            Order.objects.filter(pk__in=created).delete()
+        if not prior:
+            return
+        ids, param = self._values("::bigint"), bulk.pg_json(prior)
+        bulk.delete_in(OrderLine, "order_id", prior)
+        table = Order._meta.db_table
+        assignments = ", ".join(f"{name} = b.{name}" for name in self.ORDER_FIELDS.split(", "))
+        with self._cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {OrderLine._meta.db_table} (tenant_id, {self.LINE_FIELDS})"  # noqa: S608
+                f" SELECT %s, {self.LINE_FIELDS} FROM {self.PRIOR_LINES} WHERE order_id IN {ids}",
+                [self.tenant_id, param],
+            )
+            cursor.execute(
+                f"UPDATE {table} SET {assignments} FROM {self.PRIOR_ORDERS} AS b"  # noqa: S608
+                f" WHERE {table}.id = b.id AND {table}.tenant_id = %s AND b.id IN {ids}",
+                [self.tenant_id, param],
+            )
+
+
 class OrderImporter(_Importer):
     kind = "orders"
 
     def __init__(self, report: ImportReport, tz: tzinfo) -> None:
         super().__init__(report, tz)
-        self.seen: dict[str, Decimal] = {}  # orders written by this import -> their total so far
+        self.ledger = _OrderLedger(self.tenant_id)
         self.products: dict[str, tuple[int, Decimal]] = {}
         self.statuses = set(OrderStatus.values)
         # Files repeat the same few quantities and prices: each distinct text is parsed once.
@@ -508,7 +659,12 @@ class OrderImporter(_Importer):
             self.products.update({sku: (pid, price) for sku, pid, price in found})
         products = self.products
         customers = bulk.fetch_pairs(Customer, "external_id", "id", {o.customer for o in orders.values() if o.customer})
+        # Orders met in earlier chunks: their lines were not next to these (a chunk never splits an order's
+        # consecutive lines), and these lines are added to them, or reject them whole.
+        touched = self.ledger.lookup(list(orders))
         good: list[tuple[str, _OrderIn]] = []
+        marks: dict[str, _Touched] = {}  # what the ledger learns from this chunk
+        take_back: list[_Touched] = []
         for ext, order in orders.items():
             if order.customer and order.customer not in customers:
                 order.errors.append(
@@ -517,28 +673,47 @@ class OrderImporter(_Importer):
             for row, (sku, _, _) in zip(order.rows, order.lines, strict=True):
                 if sku and sku not in products:
                     order.errors.append((row.line, "sku", f"Unknown product sku {sku!r}; import products first."))
-            if order.errors:
-                bad_lines = {line for line, _, _ in order.errors}
-                for line, column, reason in sorted(order.errors):
-                    report.error(line, column, reason)
-                for row in order.rows:
-                    if row.line not in bad_lines:
-                        report.error(row.line, "", f"Not imported: order {ext} has an invalid line.")
-                report.failed += len(order.rows)
+            before = touched.get(ext)
+            if not order.errors and (before is None or before.rejected_line is None):
+                good.append((ext, order))
                 continue
-            good.append((ext, order))
-        if not good:
-            return
+            bad_lines = {line for line, _, _ in order.errors}
+            rejected_line = min(bad_lines) if bad_lines else None
+            if before is not None and before.rejected_line is not None:
+                rejected_line = before.rejected_line
+            for line, column, reason in sorted(order.errors):
+                report.error(line, column, reason)
+            for row in order.rows:
+                if row.line not in bad_lines:
+                    where = f" (line {rejected_line})" if rejected_line not in (None, row.line) else ""
+                    report.error(row.line, "", f"Not imported: order {ext} has an invalid line{where}.")
+            report.failed += len(order.rows)
+            if before is not None and before.rejected_line is None:  # its earlier lines were stored: undo them
+                take_back.append(before)
+                restored = "the order is back as it was before the import" if before.prior else "the order was removed"
+                report.error(
+                    before.first_line, "", f"Not imported: order {ext} has an invalid line (line {rejected_line}); "
+                    f"the {before.lines} line(s) stored from line {before.first_line} on were taken back, {restored}.",
+                )  # fmt: skip
+                report.stored -= before.lines
+                report.failed += before.lines
+            first = before.first_line if before is not None else order.rows[0].line
+            stored = before.lines if before is not None else 0
+            marks[ext] = _Touched(None, first, stored, before.prior if before else False, rejected_line)
+        continued = {ext: touched[ext] for ext, _ in good if ext in touched}
+        so_far = bulk.fetch_pairs(Order, "external_id", "total", list(continued)) if continued else {}
         order_rows: list[tuple[Any, ...]] = []
         for ext, order in good:
             computed = sum((q * (p if p is not None else products[sku][1]) for sku, q, p in order.lines), Decimal("0"))
-            total = order.total if order.total is not None else computed + self.seen.get(ext, Decimal("0"))
+            total = order.total if order.total is not None else computed + so_far.get(ext, Decimal("0"))
             order_rows.append((self.tenant_id, ext, customers[order.customer], order.placed_at, order.status, total,
                                order.currency, order.channel, now, now))  # fmt: skip
-        # Orders stored before this import get their lines replaced; an order continued from the previous
-        # chunk keeps the lines written there.
-        earlier = bulk.fetch_pairs(Order, "external_id", "id", [ext for ext, _ in good if ext not in self.seen])
+        # Orders stored before this import get their lines replaced (their previous version kept in the ledger);
+        # an order continued from an earlier chunk keeps the lines written there.
+        earlier = bulk.fetch_pairs(Order, "external_id", "id", [ext for ext, _ in good if ext not in continued])
         with transaction.atomic():
+            self.ledger.take_back(take_back)
+            self.ledger.keep_prior(list(earlier.values()))
             returned = bulk.upsert(
                 Order,
                 columns=ORDER_COLUMNS,
@@ -557,10 +732,17 @@ class OrderImporter(_Importer):
                     lines.append((self.tenant_id, oid, pid, q, str(p if p is not None else list_price)))
                 assert order.placed_at is not None
                 widen_span(self.spans, customers[order.customer], order.placed_at)
+                before = continued.get(ext)
+                marks[ext] = _Touched(
+                    oid,
+                    before.first_line if before else order.rows[0].line,
+                    (before.lines if before else 0) + len(order.rows),
+                    before.prior if before else ext in earlier,
+                    None,
+                )
+                report.stored += len(order.rows)
             bulk.insert(OrderLine, columns=LINE_COLUMNS, rows=lines)
-        for (ext, order), written in zip(good, order_rows, strict=True):
-            self.seen[ext] = written[5]
-            report.stored += len(order.rows)
+            self.ledger.record(marks)
         if len(self.spans) >= MAX_PENDING_TOUCHES:
             self.finish()
 
@@ -569,6 +751,9 @@ class OrderImporter(_Importer):
         for the whole file, rather than once per chunk)."""
         customers_touch(self.spans)
         self.spans = {}
+
+    def close(self) -> None:
+        self.ledger.close()
 
 
 ORDER_COLUMNS = ["tenant_id", "external_id", "customer_id", "placed_at", "status", "total", "currency", "channel",
@@ -587,7 +772,8 @@ def import_run(
     *, kind: str, fh: IO[bytes], size: int | None = None, progress: Callable[[float, str], None] | None = None
 ) -> tuple[ImportReport, str | None]:
     """Import a CSV file of `kind` (see the module docstring for the rule). Returns the report and the
-    storage path of the full error report (None when there are no errors). Raises ImportFileError."""
+    storage path of the full error report (None when there are no errors). `progress(percent, message)` is
+    called after a chunk when another 1% of the file's `size` bytes was read. Raises ImportFileError."""
     if kind not in IMPORTERS:
         raise ImportFileError(f"Unknown import kind {kind!r}; use one of {', '.join(KINDS)}.")
     check_utf8(fh)
@@ -595,16 +781,21 @@ def import_run(
     report = ImportReport(kind=kind)
     sink_file = tempfile.TemporaryFile("w+b")  # noqa: SIM115 - closed below
     sink_text = io.TextIOWrapper(sink_file, encoding="utf-8", newline="")
+    importer: _Importer | None = None
     try:
         report._sink = csv.writer(sink_text)
         report._sink.writerow(["line", "column", "reason"])
         importer = IMPORTERS[kind](report, zoneinfo.ZoneInfo(tenant.timezone))
         key = (lambda row: row.values["order_id"]) if kind == "orders" else None
-        for chunk in _chunks(read_rows(fh, kind, report), CHUNK_ROWS, key):
+        chunk_bytes = max(CHUNK_MIN_BYTES, (size or 0) // 100)
+        reported = -1
+        for chunk in _chunks(read_rows(fh, kind, report), CHUNK_ROWS, key, position=fh.tell, max_bytes=chunk_bytes):
             importer.chunk(chunk)
-            if progress is not None and size:
-                done = min(fh.tell() / size, 1.0) if hasattr(fh, "tell") else 0.0
-                progress(99 * done, f"{report.rows:,} rows read, {report.error_count:,} errors")
+            # Bytes read: the rows of the chunks processed, and the reader's buffer (8 KB) ahead of them.
+            percent = int(99 * min(fh.tell() / size, 1.0)) if size else 0
+            if progress is not None and percent > reported:
+                progress(percent, f"{report.rows:,} rows read, {report.error_count:,} errors")
+                reported = percent
         importer.finish()
         path = None
         if report.error_count:
@@ -615,6 +806,9 @@ def import_run(
             )
         return report, path
     finally:
+        if importer is not None:
+            with contextlib.suppress(DatabaseError):  # a broken connection takes its temporary tables with it
+                importer.close()
         sink_text.close()
 
 

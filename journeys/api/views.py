@@ -242,7 +242,8 @@ class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScop
     """CSV imports run as background jobs; poll one to follow its progress and read its report.
 
     Rule: every valid row is stored and every bad row reported (line, column, reason); for orders a bad
-    line rejects its whole order. Missing columns or a file that is not UTF-8 fail the job, storing nothing."""
+    line rejects its whole order, wherever its lines are in the file (see journeys.imports). Missing columns
+    or a file that is not UTF-8 fail the job, storing nothing."""
 
     model = Job
     serializer_class = JobSerializer
