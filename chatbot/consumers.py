@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 
 from chatbot import realtime, selectors, services
 from chatbot.models import Conversation
+from chatbot.widget_views import visitor_messages_after
 from tenants.context import all_tenants, tenant_context
 from tenants.middleware import SESSION_TENANT_KEY
 from tenants.models import Membership, Tenant, WidgetKey
@@ -48,11 +49,12 @@ def _catch_up(tenant: Tenant, visitor_id: str, after: int) -> dict[str, Any]:
         conversation = selectors.conversation_latest(visitor_id=visitor_id)
         if conversation is None:
             return {"kind": "messages", "conversation": None, "state": None, "messages": []}
-        messages = selectors.messages_after(conversation=conversation, after=after)
+        messages = visitor_messages_after(conversation=conversation, after=after)
         return {
             "kind": "messages",
             "conversation": conversation.pk,
             "state": conversation.state,
+            "ask_email": conversation.asks_email,
             "messages": [realtime.message_widget_dict(m) for m in messages],
         }
 
@@ -147,6 +149,11 @@ def _inbox_watch(tenant: Tenant, conversation_id: int, after: int) -> dict[str, 
         }
 
 
+def _presence(tenant: Tenant, user: Any, *, online: bool) -> None:
+    with tenant_context(tenant):
+        services.agent_presence_touch(agent=user, online=online)
+
+
 def _agent_typing(tenant: Tenant, conversation_id: int, name: str) -> None:
     with tenant_context(tenant):
         conversation = Conversation.objects.filter(pk=conversation_id).first()
@@ -157,7 +164,8 @@ def _agent_typing(tenant: Tenant, conversation_id: int, name: str) -> None:
 class InboxConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     """An agent's socket (session login; owner, admin or agent of the session's tenant).
 
-    Client -> server: {"type": "watch", "conversation": id, "after": id}, {"type": "typing", "conversation": id}.
+    Client -> server: {"type": "watch", "conversation": id, "after": id}, {"type": "typing", "conversation": id},
+    {"type": "heartbeat"} (every 30 s: the agent is online for auto-assignment while the inbox is open).
     Server -> client: "conversation" (list updates), "messages" (catch-up), "message", "typing", "error".
     """
 
@@ -176,6 +184,7 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         self.agent_name = (user.name or "An agent").split()[0]
         await self.channel_layer.group_add(realtime.inbox_group(self.tenant.pk), self.channel_name)
         await self.accept()
+        await database_sync_to_async(_presence)(self.tenant, user, online=True)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if not isinstance(content, dict) or self.tenant is None:
@@ -202,10 +211,13 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             await self.send_json(found)
         elif kind == "typing" and conversation_id:
             await database_sync_to_async(_agent_typing)(self.tenant, conversation_id, self.agent_name)
+        elif kind == "heartbeat":
+            await database_sync_to_async(_presence)(self.tenant, self.scope["user"], online=True)
 
     async def disconnect(self, code: int) -> None:
         if self.tenant is not None:
             await self.channel_layer.group_discard(realtime.inbox_group(self.tenant.pk), self.channel_name)
+            await database_sync_to_async(_presence)(self.tenant, self.scope["user"], online=False)
         if self.watched:
             await self.channel_layer.group_discard(self.watched, self.channel_name)
 

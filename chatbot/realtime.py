@@ -56,8 +56,13 @@ def message_widget_dict(message: Message) -> dict[str, Any]:
 
 
 def message_inbox_dict(message: Message) -> dict[str, Any]:
-    """What agents and the API see: the visitor's view plus the bot's decision."""
-    return {**message_widget_dict(message), "decision": message.decision}
+    """What agents and the API see: the visitor's view plus the bot's decision and whether it is a private note."""
+    return {**message_widget_dict(message), "decision": message.decision, "note": message.is_note}
+
+
+def conversation_widget_dict(conversation: Conversation) -> dict[str, Any]:
+    """What the visitor's widget knows of its conversation: state, and whether to show the email field."""
+    return {"id": conversation.pk, "state": conversation.state, "ask_email": conversation.asks_email}
 
 
 message_api_dict = message_inbox_dict
@@ -75,6 +80,8 @@ def conversation_summary(conversation: Conversation) -> dict[str, Any]:
         "handoff_reason": conversation.handoff_reason,
         "handoff_at": conversation.handoff_at.isoformat() if conversation.handoff_at else None,
         "last_message_at": conversation.last_message_at.isoformat(),
+        "contact_email": conversation.contact_email,
+        "reply_by_email": conversation.reply_by_email,
     }
 
 
@@ -122,12 +129,15 @@ def _deliver(queue: list[tuple[str, dict[str, Any]]]) -> None:
 
 
 def publish_message(message: Message) -> None:
-    """A stored message to the visitor's widget and to agents watching its conversation."""
+    """A stored message to the visitor's widget (unless it is a private note) and to agents watching its
+    conversation."""
     conversation = message.conversation
     tenant_id = conversation.tenant_id
-    _send(
-        visitor_group(tenant_id, conversation.visitor_id), {"kind": "message", "message": message_widget_dict(message)}
-    )
+    if not message.is_note:
+        _send(
+            visitor_group(tenant_id, conversation.visitor_id),
+            {"kind": "message", "message": message_widget_dict(message)},
+        )
     _send(conversation_group(tenant_id, conversation.pk), {"kind": "message", "message": message_inbox_dict(message)})
 
 
@@ -138,7 +148,12 @@ def publish_conversation(conversation: Conversation) -> None:
     _send(inbox_group(tenant_id), {"kind": "conversation", "conversation": summary})
     _send(
         visitor_group(tenant_id, conversation.visitor_id),
-        {"kind": "state", "conversation": conversation.pk, "state": conversation.state},
+        {
+            "kind": "state",
+            "conversation": conversation.pk,
+            "state": conversation.state,
+            "ask_email": conversation.asks_email,
+        },
     )
 
 

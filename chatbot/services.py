@@ -11,34 +11,45 @@ import hmac
 import logging
 import secrets
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from chatbot import realtime
 from chatbot.engine.policy import Turn
+from chatbot.hours import DAYS, hours_next_open, hours_open_at
 from chatbot.models import (
     OPEN_STATES,
+    AgentPresence,
+    CannedResponse,
     Conversation,
     ConversationState,
     Message,
     ResolvedPolicy,
     Sender,
+    WidgetIdentity,
     WidgetSettings,
 )
 from chatbot.selectors import widget_key_cache_clear
-from journeys.models import ConsentSource, Customer, EventType, Feedback, FeedbackKind, VisitorIdentity
+from journeys.models import ConsentSource, Customer, EventType, Feedback, FeedbackKind
 from journeys.services import customer_upsert, events_ingest, feedback_create, visitor_identify
-from tenants.models import User, WidgetKey
+from tenants.context import current_tenant
+from tenants.models import Membership, Role, User, WidgetKey
+from tenants.webhooks import webhook_emit
 
 logger = logging.getLogger(__name__)
 
 HISTORY_TURNS = 12
 CLIENT_ID_MAX = 64
 AUTOMATED_NOTICE = "I'm an automated assistant; a person from our team is available if you ask for one."
+PRESENCE_TTL = timedelta(seconds=90)  # the inbox heartbeats every 30 s; an agent unseen for longer is offline
+WORK_ROLES = (Role.OWNER, Role.ADMIN, Role.AGENT)
 
 
 class ConversationClosedError(ValidationError):
@@ -130,10 +141,6 @@ def _record_event(conversation: Conversation, *, kind: str, name: str, propertie
 
 
 def _webhook(event: str, payload: dict[str, Any]) -> None:
-    try:
-        from tenants.webhooks import webhook_emit  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:  # the webhooks module lands separately
-        return
     webhook_emit(event=event, payload=payload)
 
 
@@ -145,6 +152,10 @@ def conversation_payload(conversation: Conversation) -> dict[str, Any]:
         "customer": conversation.customer.external_id if conversation.customer_id else None,  # type: ignore[union-attr]
         "assignee": conversation.assignee.email if conversation.assignee_id else None,  # type: ignore[union-attr]
         "handoff_reason": conversation.handoff_reason,
+        "customer_verified": conversation.customer_verified,
+        "claimed_identity": conversation.claimed_identity,
+        "contact_email": conversation.contact_email,
+        "reply_by_email": conversation.reply_by_email,
         "created": conversation.created.isoformat(),
     }
 
@@ -165,12 +176,13 @@ def _message_add(
     buttons: list[dict[str, str]] | None = None,
     decision: dict[str, Any] | None = None,
     client_id: str | None = None,
+    is_note: bool = False,
 ) -> Message:
     """Insert one message; the caller holds the conversation's row lock inside a transaction."""
     now = timezone.now()
     message = Message.objects.create(
         conversation=conversation, sender=sender, author=author, text=text, buttons=buttons or [],
-        decision=decision, client_id=client_id or None, created=now,
+        decision=decision, client_id=client_id or None, is_note=is_note, created=now,
     )  # fmt: skip
     conversation.last_message_at = now
     message.conversation = conversation
@@ -194,7 +206,7 @@ def _save(conversation: Conversation, *fields: str) -> None:
 
 def _history(conversation: Conversation, before_id: int) -> list[Turn]:
     rows = list(
-        Message.objects.filter(conversation=conversation, id__lt=before_id)
+        Message.objects.filter(conversation=conversation, id__lt=before_id, is_note=False)
         .exclude(sender=Sender.SYSTEM)
         .order_by("-id")
         .values_list("sender", "text", "decision")[:HISTORY_TURNS]
@@ -223,14 +235,21 @@ def _clean_client_id(client_id: str | None) -> str | None:
     return client_id
 
 
-def conversation_start(*, visitor_id: str, customer: Customer | None = None, page_url: str = "") -> Conversation:
-    """A new conversation with the bot, opened by its greeting (which says it is automated)."""
+def conversation_start(*, visitor_id: str, page_url: str = "") -> Conversation:
+    """A new conversation with the bot, opened by its greeting (which says it is automated). The visitor's
+    customer is the one their last verified identify() named; an unverified one is only a claim."""
     look = widget_settings_get()
-    if customer is None:
-        identity = VisitorIdentity.objects.filter(anonymous_id=visitor_id).select_related("customer").first()
-        customer = identity.customer if identity is not None else None
+    identity = WidgetIdentity.objects.filter(visitor_id=visitor_id).select_related("customer").first()
+    customer, verified, claim = None, False, None
+    if identity is not None and identity.verified and identity.customer is not None:
+        customer, verified = identity.customer, True
+    elif identity is not None and not identity.verified:
+        claim = identity.claim()
     with transaction.atomic():
-        conversation = Conversation.objects.create(visitor_id=visitor_id, customer=customer, page_url=page_url[:2000])
+        conversation = Conversation.objects.create(
+            visitor_id=visitor_id, customer=customer, customer_verified=verified, claimed_identity=claim,
+            page_url=page_url[:2000],
+        )  # fmt: skip
         greeting = look.greeting.strip()
         _message_add(conversation, sender=Sender.BOT, text=f"{greeting} {AUTOMATED_NOTICE}".strip())
         _save(conversation)
@@ -239,18 +258,18 @@ def conversation_start(*, visitor_id: str, customer: Customer | None = None, pag
     return conversation
 
 
-def _visitor_conversation(visitor_id: str, *, customer: Customer | None, page_url: str) -> Conversation:
+def _visitor_conversation(visitor_id: str, *, page_url: str) -> Conversation:
     """The visitor's conversation to write in, locked: the latest one, reopened or replaced after resolution."""
     latest = (
         Conversation.objects.filter(visitor_id=visitor_id).order_by("-created", "-id").values_list("pk", flat=True)
     ).first()
     if latest is None:
-        return _locked(conversation_start(visitor_id=visitor_id, customer=customer, page_url=page_url).pk)
+        return _locked(conversation_start(visitor_id=visitor_id, page_url=page_url).pk)
     conversation = _locked(latest)
     if conversation.state != ConversationState.RESOLVED:
         return conversation
     if widget_settings_get().after_resolved == ResolvedPolicy.NEW:
-        return _locked(conversation_start(visitor_id=visitor_id, customer=conversation.customer, page_url=page_url).pk)
+        return _locked(conversation_start(visitor_id=visitor_id, page_url=page_url).pk)
     conversation.state = ConversationState.ASSIGNED if conversation.assignee_id else ConversationState.BOT
     conversation.resolved_at = None
     conversation.bot_resolved = None
@@ -261,7 +280,11 @@ def _visitor_conversation(visitor_id: str, *, customer: Customer | None, page_ur
 
 def _replies_to(message: Message) -> list[Message]:
     """A stored visitor message and what answered it (for a resend with the same client id)."""
-    after = list(Message.objects.filter(conversation_id=message.conversation_id, id__gt=message.pk).order_by("id")[:4])
+    after = list(
+        Message.objects.filter(conversation_id=message.conversation_id, id__gt=message.pk, is_note=False).order_by(
+            "id"
+        )[:4]
+    )
     replies: list[Message] = []
     for m in after:
         if m.sender == Sender.VISITOR:
@@ -276,7 +299,6 @@ def visitor_message_post(
     text: str,
     client_id: str | None = None,
     entry_id: str | None = None,
-    customer: Customer | None = None,
     page_url: str = "",
     max_chars: int = 2000,
 ) -> list[Message]:
@@ -288,7 +310,7 @@ def visitor_message_post(
     text = _clean_text(text, max_chars=max_chars)
     client_id = _clean_client_id(client_id)
     with transaction.atomic():
-        conversation = _visitor_conversation(visitor_id, customer=customer, page_url=page_url)
+        conversation = _visitor_conversation(visitor_id, page_url=page_url)
         if client_id is not None:
             existing = Message.objects.filter(conversation=conversation, client_id=client_id).first()
             if existing is not None:
@@ -300,7 +322,9 @@ def visitor_message_post(
             return created
         reply = bot_answer_entry(entry_id=entry_id) if entry_id else None
         if reply is None:
-            reply = bot_reply(customer=conversation.customer, history=_history(conversation, message.pk), text=text)
+            # Personal answers (name, orders, recommendations) only for an identity with a valid HMAC.
+            known = conversation.customer if conversation.customer_verified else None
+            reply = bot_reply(customer=known, history=_history(conversation, message.pk), text=text)
         created.append(
             _message_add(
                 conversation, sender=Sender.BOT, text=reply.text, buttons=reply.buttons, decision=reply.decision
@@ -314,24 +338,55 @@ def visitor_message_post(
     return created
 
 
+def _when(opening: datetime, now: datetime) -> str:
+    """ "today at 09:00", "tomorrow at 09:00", "on Monday at 09:00" (both in the tenant's timezone)."""
+    days = (opening.date() - now.astimezone(opening.tzinfo).date()).days
+    day = "today" if days == 0 else "tomorrow" if days == 1 else f"on {DAYS[opening.weekday()]}"
+    return f"{day} at {opening:%H:%M}"
+
+
+def team_hours_status(*, at: datetime | None = None) -> tuple[bool, datetime | None]:
+    """(is the team in now, next opening when not) by the current tenant's business hours."""
+    look = widget_settings_get()
+    if not look.hours_enabled:
+        return True, None
+    tz = current_tenant().timezone
+    at = at or timezone.now()
+    if hours_open_at(look.business_hours, at, tz):
+        return True, None
+    return False, hours_next_open(look.business_hours, at, tz)
+
+
 def _hand_off(conversation: Conversation, *, reason: str) -> list[Message]:
     look = widget_settings_get()
+    now = timezone.now()
     conversation.state = ConversationState.WAITING
-    conversation.handoff_at = timezone.now()
+    conversation.handoff_at = now
     conversation.handoff_reason = reason[:300]
-    minutes = look.expected_wait_minutes
-    note = _message_add(
-        conversation,
-        sender=Sender.SYSTEM,
-        text=(
+    fields = ["state", "handoff_at", "handoff_reason"]
+    is_open, back = team_hours_status(at=now)
+    if is_open:
+        minutes = look.expected_wait_minutes
+        text = (
             f"A person from our team will join this chat; it usually takes about {minutes} minute"
             f"{'s' if minutes != 1 else ''}. You can keep writing here, and you can close this page: "
             "the reply will be waiting when you come back."
-        ),
-    )
-    _save(conversation, "state", "handoff_at", "handoff_reason")
+        )
+    else:
+        when = f"We're back {_when(back, now)} ({current_tenant().timezone})." if back else ""
+        text = (
+            f"Our team is away right now. {when} Leave your email address and we'll reply by email, "
+            "or keep writing here and we'll answer when we're back."
+        ).replace("  ", " ")
+        if not conversation.contact_email:
+            conversation.email_requested = True
+            fields.append("email_requested")
+    note = _message_add(conversation, sender=Sender.SYSTEM, text=text)
+    _save(conversation, *fields)
     _record_event(conversation, kind=EventType.CUSTOM, name="chat_handoff", properties={"reason": reason[:300]})
     _after_commit(lambda: _webhook("conversation.handoff_requested", conversation_payload(conversation)))
+    if is_open:
+        _auto_assign(only=conversation)
     return [note]
 
 
@@ -352,8 +407,20 @@ def conversation_assign(*, conversation: Conversation, agent: User) -> Conversat
     """Give an open conversation to `agent` (taking it from the bot or the queue)."""
     with transaction.atomic():
         conversation = _locked(conversation.pk)
+        previous = conversation.assignee_id
         _assign(conversation, agent=agent)
+        if previous is not None and previous != agent.pk:
+            _auto_assign()  # the previous assignee has room for one more
     return conversation
+
+
+def _take_over(conversation: Conversation, *, at: datetime) -> list[str]:
+    """An agent takes a conversation nobody handed off: record it as a handoff (event and webhook)."""
+    conversation.handoff_at = at
+    conversation.handoff_reason = "an agent took over"
+    _record_event(conversation, kind=EventType.CUSTOM, name="chat_handoff", properties={"reason": "agent_took_over"})
+    _after_commit(lambda: _webhook("conversation.handoff_requested", conversation_payload(conversation)))
+    return ["handoff_at", "handoff_reason"]
 
 
 def _assign(conversation: Conversation, *, agent: User) -> None:
@@ -363,9 +430,7 @@ def _assign(conversation: Conversation, *, agent: User) -> None:
         return
     fields = ["state", "assignee"]
     if conversation.handoff_at is None:
-        conversation.handoff_at = timezone.now()
-        conversation.handoff_reason = "an agent took over"
-        fields += ["handoff_at", "handoff_reason"]
+        fields += _take_over(conversation, at=timezone.now())
     conversation.state = ConversationState.ASSIGNED
     conversation.assignee = agent
     _message_add(conversation, sender=Sender.SYSTEM, text=f"{agent.name or 'An agent'} joined the conversation.")
@@ -398,11 +463,20 @@ def agent_message_post(
         if conversation.first_human_reply_at is None:
             conversation.first_human_reply_at = message.created
             if conversation.handoff_at is None:
-                conversation.handoff_at = message.created
-                conversation.handoff_reason = "an agent took over"
-                fields += ["handoff_at", "handoff_reason"]
+                fields += _take_over(conversation, at=message.created)
             fields.append("first_human_reply_at")
         _save(conversation, *fields)
+    return message
+
+
+def agent_note_add(*, conversation: Conversation, author: User | None, text: str, max_chars: int = 5000) -> Message:
+    """A private note in the transcript: agents (inbox, API) see it, the visitor never does. Changes neither
+    the state nor the assignee nor the reply timings."""
+    text = _clean_text(text, max_chars=max_chars)
+    with transaction.atomic():
+        conversation = _locked(conversation.pk)
+        message = _message_add(conversation, sender=Sender.AGENT, text=text, author=author, is_note=True)
+        _save(conversation)
     return message
 
 
@@ -415,7 +489,9 @@ def conversation_resolve(*, conversation: Conversation) -> Conversation:
         now = timezone.now()
         conversation.state = ConversationState.RESOLVED
         conversation.resolved_at = now
-        conversation.bot_resolved = not Message.objects.filter(conversation=conversation, sender=Sender.AGENT).exists()
+        conversation.bot_resolved = not Message.objects.filter(
+            conversation=conversation, sender=Sender.AGENT, is_note=False
+        ).exists()
         _message_add(conversation, sender=Sender.SYSTEM, text="This conversation was marked as resolved.")
         _save(conversation, "state", "resolved_at", "bot_resolved")
         _record_event(
@@ -424,6 +500,8 @@ def conversation_resolve(*, conversation: Conversation) -> Conversation:
             name="chat_resolved",
             properties={"bot_resolved": conversation.bot_resolved},
         )
+        if conversation.assignee_id is not None:
+            _auto_assign()
     _after_commit(lambda: _webhook("conversation.resolved", conversation_payload(conversation)))
     return conversation
 
@@ -434,11 +512,129 @@ def conversation_hand_back(*, conversation: Conversation) -> Conversation:
         conversation = _locked(conversation.pk)
         if conversation.state == ConversationState.RESOLVED:
             raise ConversationClosedError({"state": "A resolved conversation cannot be handed to the bot."})
+        had_assignee = conversation.assignee_id is not None
         conversation.state = ConversationState.BOT
         conversation.assignee = None
         _message_add(conversation, sender=Sender.SYSTEM, text="The assistant is back in this conversation.")
         _save(conversation, "state", "assignee")
+        if had_assignee:
+            _auto_assign()
     return conversation
+
+
+def conversation_contact_email_set(*, conversation: Conversation, email: str) -> Conversation:
+    """The visitor's email for a reply by email: stored on the conversation (and on its customer when that
+    has none); a waiting conversation stays in the queue marked reply_by_email. Raises for a bad address."""
+    email = email.strip().lower()
+    try:
+        validate_email(email)
+    except ValidationError as exc:
+        raise ValidationError({"email": "Enter a valid email address, like you@example.com."}) from exc
+    with transaction.atomic():
+        conversation = _locked(conversation.pk)
+        if not conversation.is_open:
+            raise ConversationClosedError({"conversation": "This conversation is resolved."})
+        conversation.contact_email = email
+        conversation.reply_by_email = conversation.state == ConversationState.WAITING or conversation.email_requested
+        customer = conversation.customer
+        if customer is not None and conversation.customer_verified and not customer.email:
+            customer.email = email
+            customer.save(update_fields=["email"])
+        _message_add(conversation, sender=Sender.SYSTEM, text=f"Thanks! We'll reply to {email} by email.")
+        _save(conversation, "contact_email", "reply_by_email")
+    return conversation
+
+
+# --- Auto-assignment: round-robin among online agents with room ------------------------------------------
+
+
+def agent_presence_touch(*, agent: User, available: bool | None = None, online: bool = True) -> AgentPresence:
+    """The agent's inbox is open (a socket connect or heartbeat), or closed (`online=False`), or they switched
+    their availability. Coming online or available gives them the oldest waiting conversations they have
+    room for (when the tenant auto-assigns)."""
+    presence, _ = AgentPresence.objects.get_or_create(user=agent)
+    presence.last_seen = timezone.now() if online else None
+    if available is not None:
+        presence.available = available
+    presence.save(update_fields=["last_seen", "available"])
+    if online and presence.available:
+        # Its own transaction, after the presence row is written: _auto_assign takes the tenant's lock first.
+        with transaction.atomic():
+            _auto_assign()
+    return presence
+
+
+def agents_online() -> list[AgentPresence]:
+    """Presences of agents whose inbox heartbeated within PRESENCE_TTL and who are available."""
+    members = Membership.objects.filter(role__in=WORK_ROLES).values("user_id")
+    return list(
+        AgentPresence.objects.select_related("user")
+        .filter(available=True, last_seen__gte=timezone.now() - PRESENCE_TTL, user_id__in=members)
+        .order_by(F("last_assigned_at").asc(nulls_first=True), "user_id")
+    )
+
+
+def _auto_assign(*, only: Conversation | None = None) -> list[Conversation]:
+    """Give waiting conversations (oldest handoff first; `only`, when given, which the caller holds locked) to
+    online agents with fewer than the tenant's cap of open conversations, least recently assigned first.
+    Runs inside the caller's transaction. The tenant's settings row is the lock that serialises assignments,
+    and conversations another transaction holds are skipped, so no two paths wait on each other."""
+    look = widget_settings_get()
+    if not look.auto_assign:
+        return []
+    WidgetSettings.objects.select_for_update().filter(pk=look.pk).first()
+    presences = agents_online()
+    if not presences:
+        return []
+    counts = dict(
+        Conversation.objects.filter(assignee_id__in=[p.user_id for p in presences], state__in=OPEN_STATES)
+        .values_list("assignee_id")
+        .annotate(n=Count("id"))
+        .values_list("assignee_id", "n")
+    )
+    room = [p for p in presences if counts.get(p.user_id, 0) < look.agent_cap]
+    if only is not None:
+        queue = [only] if only.state == ConversationState.WAITING and not only.reply_by_email else []
+    else:
+        waiting = Conversation.objects.filter(state=ConversationState.WAITING, reply_by_email=False)
+        ids = list(
+            waiting.order_by(F("handoff_at").asc(nulls_last=True), "id")
+            .select_for_update(skip_locked=True)
+            .values_list("pk", flat=True)[: len(room) * look.agent_cap]
+        )
+        queue = [_locked(pk) for pk in ids]
+    assigned: list[Conversation] = []
+    for conversation in queue:
+        presence = next((p for p in room if counts.get(p.user_id, 0) < look.agent_cap), None)
+        if presence is None:
+            break
+        _assign(conversation, agent=presence.user)
+        counts[presence.user_id] = counts.get(presence.user_id, 0) + 1
+        presence.last_assigned_at = timezone.now()
+        presence.save(update_fields=["last_assigned_at"])
+        room = [*(p for p in room if p is not presence), presence]  # to the back of the rotation
+        assigned.append(conversation)
+    return assigned
+
+
+# --- Canned responses ----------------------------------------------------------------------------------------
+
+
+def canned_response_save(*, shortcut: str, text: str, canned: CannedResponse | None = None) -> CannedResponse:
+    """Create (or update `canned`) a canned response; raises ValidationError for a bad or taken shortcut."""
+    canned = canned or CannedResponse()
+    canned.shortcut = shortcut.strip().lstrip("/").lower()
+    canned.text = text.strip()
+    canned.updated = timezone.now()
+    canned.full_clean(exclude=["tenant"], validate_unique=False)
+    if CannedResponse.objects.filter(shortcut=canned.shortcut).exclude(pk=canned.pk).exists():
+        raise ValidationError({"shortcut": f"/{canned.shortcut} is already a canned response."})
+    canned.save()
+    return canned
+
+
+def canned_response_delete(*, canned: CannedResponse) -> None:
+    canned.delete()
 
 
 # --- Visitor identity, tracking, CSAT ---------------------------------------------------------------------
@@ -456,21 +652,44 @@ def visitor_identify_check(*, widget_key: WidgetKey, external_id: str, given_has
     return False
 
 
-def visitor_identify_do(*, visitor_id: str, external_id: str, email: str = "", name: str = "") -> Customer:
-    """Link the visitor to the customer `external_id` (created when new): their events, and conversations."""
+def visitor_identify_do(
+    *, visitor_id: str, external_id: str, verified: bool, email: str = "", name: str = ""
+) -> Customer | None:
+    """A verified identity links the visitor to the customer `external_id` (created when new, name and email
+    updated): their events and conversations, and the bot may answer personally. An unverified one links
+    nothing and changes no customer: it is recorded as a claim agents see beside the visitor's conversations."""
     external_id = external_id.strip()
     if not external_id or len(external_id) > 128:
         raise ValidationError({"id": "A customer id of 1 to 128 characters is required."})
-    data = {k: v for k, v in (("email", email.strip()), ("name", name.strip())) if v}
+    email, name = email.strip(), name.strip()[:200]
     with transaction.atomic():
-        customer = Customer.objects.filter(external_id=external_id).first()
-        if customer is None or any(getattr(customer, k) != v for k, v in data.items()):
-            customer, _ = customer_upsert(
-                external_id=external_id, data=data, replace=False, consent_source=ConsentSource.WIDGET
+        identity = WidgetIdentity.objects.select_for_update().filter(visitor_id=visitor_id).first()
+        identity = identity or WidgetIdentity(visitor_id=visitor_id)
+        if not verified and identity.verified:
+            return None  # a claim never replaces the identity the business's server vouched for
+        identity.external_id, identity.name, identity.email = external_id, name, email
+        identity.verified, identity.updated = verified, timezone.now()
+        customer = None
+        if verified:
+            data = {k: v for k, v in (("email", email), ("name", name)) if v}
+            customer = Customer.objects.filter(external_id=external_id).first()
+            if customer is None or any(getattr(customer, k) != v for k, v in data.items()):
+                customer, _ = customer_upsert(
+                    external_id=external_id, data=data, replace=False, consent_source=ConsentSource.WIDGET
+                )
+            visitor_identify(anonymous_id=visitor_id, customer=customer)
+        identity.customer = customer
+        identity.save()
+        conversations = Conversation.objects.filter(visitor_id=visitor_id)
+        if verified:
+            changed = list(conversations.filter(customer=None).values_list("pk", flat=True))
+            conversations.filter(Q(pk__in=changed) | Q(customer=customer)).update(
+                customer=customer, customer_verified=True, claimed_identity=None
             )
-        visitor_identify(anonymous_id=visitor_id, customer=customer)
-        changed = list(Conversation.objects.filter(visitor_id=visitor_id, customer=None).values_list("pk", flat=True))
-        Conversation.objects.filter(pk__in=changed).update(customer=customer)
+        else:
+            changed = list(conversations.filter(customer_verified=False).exclude(state=ConversationState.RESOLVED)
+                           .values_list("pk", flat=True))  # fmt: skip
+            Conversation.objects.filter(pk__in=changed).update(claimed_identity=identity.claim())
     for pk in changed:
         _after_commit(lambda pk=pk: realtime.publish_conversation(Conversation.objects.get(pk=pk)))
     return customer

@@ -14,7 +14,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from chatbot import realtime, selectors, services
-from chatbot.models import Conversation, ResolvedPolicy, WidgetSettings
+from chatbot.hours import DAYS, hours_format_day, hours_parse_day
+from chatbot.models import AgentPresence, CannedResponse, Conversation, ResolvedPolicy, WidgetSettings
 from tenants.context import tenant_context
 from tenants.models import Tenant, User, WidgetKey
 from tenants.views import member_required
@@ -42,7 +43,10 @@ def inbox(request: HttpRequest, pk: int | None = None) -> HttpResponse:
             transcript=transcript,
             last_id=transcript[-1].pk if transcript else 0,
             context=selectors.conversation_context(conversation=conversation),
+            canned=[{"shortcut": c.shortcut, "text": c.text} for c in CannedResponse.objects.order_by("shortcut")],
         )
+    presence = AgentPresence.objects.filter(user=request.user).first()
+    context.update(available=presence is None or presence.available, look=services.widget_settings_get())
     return render(request, "chatbot/inbox.html", context)
 
 
@@ -63,14 +67,19 @@ def _error(exc: ValidationError) -> str:
 def inbox_reply(request: HttpRequest, pk: int) -> HttpResponse:
     conversation = get_object_or_404(Conversation, pk=pk)
     wants_json = request.content_type == "application/json"
+    agent: User = request.user  # type: ignore[assignment]  # member_required: signed in
     try:
         data = json.loads(request.body or b"{}") if wants_json else request.POST
         if not isinstance(data, dict) and wants_json:
             raise json.JSONDecodeError("not an object", "", 0)
-        message = services.agent_message_post(
-            conversation=conversation, author=request.user, text=str(data.get("text", "")),  # type: ignore[arg-type]
-            client_id=str(data.get("client_id") or "") or None,
-        )  # fmt: skip
+        text = str(data.get("text", ""))
+        if data.get("note") in (True, "on", "1", "true"):
+            message = services.agent_note_add(conversation=conversation, author=agent, text=text)
+        else:
+            client_id = str(data.get("client_id") or "") or None
+            message = services.agent_message_post(
+                conversation=conversation, author=agent, text=text, client_id=client_id
+            )
     except (ValidationError, json.JSONDecodeError) as exc:
         text = _error(exc) if isinstance(exc, ValidationError) else 'Send a JSON object like {"text": "..."}.'
         if wants_json:
@@ -111,6 +120,52 @@ def inbox_hand_back(request: HttpRequest, pk: int) -> HttpResponse:
     return _action(request, pk, lambda c: services.conversation_hand_back(conversation=c), "Handed back to the bot.")
 
 
+@require_POST
+@member_required("conversations.work")
+def inbox_availability(request: HttpRequest) -> HttpResponse:
+    """The agent's availability toggle: off, auto-assignment passes them by; on, they get waiting ones."""
+    available = request.POST.get("available") == "on"
+    services.agent_presence_touch(agent=request.user, available=available)  # type: ignore[arg-type]
+    messages.success(request, "You are available for new conversations." if available else "You are away.")
+    back = request.POST.get("next", "")
+    return redirect(back if back.startswith("/inbox/") else "inbox")
+
+
+@member_required("settings.manage")
+def canned_responses(request: HttpRequest) -> HttpResponse:
+    """List and add canned responses."""
+    if request.method == "POST":
+        try:
+            services.canned_response_save(shortcut=request.POST.get("shortcut", ""), text=request.POST.get("text", ""))
+            messages.success(request, "Canned response added.")
+            return redirect("canned_responses")
+        except ValidationError as exc:
+            messages.error(request, _error(exc))
+    form = request.POST if request.method == "POST" else {}
+    canned = CannedResponse.objects.order_by("shortcut")
+    return render(request, "chatbot/canned_responses.html", {"canned": canned, "form": form})
+
+
+@member_required("settings.manage")
+def canned_response_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    canned = get_object_or_404(CannedResponse, pk=pk)
+    if request.method == "POST":
+        if request.POST.get("delete"):
+            services.canned_response_delete(canned=canned)
+            messages.success(request, f"/{canned.shortcut} deleted.")
+            return redirect("canned_responses")
+        try:
+            services.canned_response_save(
+                canned=canned, shortcut=request.POST.get("shortcut", ""), text=request.POST.get("text", "")
+            )
+            messages.success(request, "Canned response saved.")
+            return redirect("canned_responses")
+        except ValidationError as exc:
+            messages.error(request, _error(exc))
+            canned.refresh_from_db()
+    return render(request, "chatbot/canned_response_edit.html", {"canned": canned})
+
+
 @member_required("settings.manage")
 def widget_settings(request: HttpRequest) -> HttpResponse:
     """Widget look, allowed origins, identity verification, and the snippet to paste."""
@@ -127,10 +182,11 @@ def widget_settings(request: HttpRequest) -> HttpResponse:
             look.refresh_from_db()
             key.refresh_from_db()
     snippet = f'<script src="{settings.SITE_URL}/static/widget/cx.js" data-key="{key.key}" async></script>'
+    hours = [(i, day, hours_format_day(look.business_hours.get(str(i), []))) for i, day in enumerate(DAYS)]
     return render(
         request,
         "chatbot/widget_settings.html",
-        {"look": look, "key": key, "snippet": snippet, "policies": ResolvedPolicy.choices},
+        {"look": look, "key": key, "snippet": snippet, "policies": ResolvedPolicy.choices, "hours": hours},
     )
 
 
@@ -141,6 +197,21 @@ def _widget_settings_save(request: HttpRequest, look: WidgetSettings, key: Widge
     look.avatar_url = request.POST.get("avatar_url", "").strip()[:500]
     policy = request.POST.get("after_resolved", look.after_resolved)
     look.after_resolved = policy if policy in ResolvedPolicy.values else look.after_resolved
+    look.hours_enabled = request.POST.get("hours_enabled") == "on"
+    hours: dict[str, list[list[str]]] = {}
+    for i, day in enumerate(DAYS):
+        try:
+            ranges = hours_parse_day(request.POST.get(f"hours_{i}", ""))
+        except ValueError as exc:
+            raise ValidationError({"business_hours": f"{day}: {exc}."}) from exc
+        if ranges:
+            hours[str(i)] = ranges
+    look.business_hours = hours
+    look.auto_assign = request.POST.get("auto_assign") == "on"
+    cap = request.POST.get("agent_cap", str(look.agent_cap)).strip()
+    if not cap.isdigit():
+        raise ValidationError({"agent_cap": "The cap of open conversations per agent is a number from 1 to 50."})
+    look.agent_cap = int(cap)
     look.full_clean(exclude=["tenant"])
     look.save()
     services.widget_key_update(

@@ -26,7 +26,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from chatbot import realtime, selectors, services
-from chatbot.models import Conversation
+from chatbot.models import Conversation, Message
 from journeys.models import Customer, VisitorIdentity
 from tenants.context import tenant_context
 from tenants.models import WidgetKey
@@ -76,8 +76,22 @@ class MessageOut(serializers.Serializer):  # type: ignore[type-arg]
 
 
 ConversationOut = inline_serializer(
-    "WidgetConversation", {"id": serializers.IntegerField(), "state": serializers.CharField()}
+    "WidgetConversation",
+    {
+        "id": serializers.IntegerField(),
+        "state": serializers.CharField(),
+        "ask_email": serializers.BooleanField(help_text="Show the email field (out-of-hours handoff)."),
+    },
 )
+
+
+def visitor_messages_after(*, conversation: Conversation, after: int = 0) -> list[Message]:
+    """What the visitor may read of their conversation after a message id: everything but private notes."""
+    return list(
+        Message.objects.filter(conversation=conversation, id__gt=after, is_note=False)
+        .select_related("author", "conversation")
+        .order_by("id")[: selectors.MESSAGES_PAGE]
+    )
 
 
 class WidgetView(APIView):
@@ -222,7 +236,7 @@ class SessionView(WidgetView):
             self.visitor_id = services.visitor_id_for(token)
         look = services.widget_settings_get()
         conversation = selectors.conversation_latest(visitor_id=self.visitor_id)
-        messages = selectors.messages_after(conversation=conversation) if conversation is not None else []
+        messages = visitor_messages_after(conversation=conversation) if conversation is not None else []
         return Response(
             {
                 "visitor": token,
@@ -234,7 +248,7 @@ class SessionView(WidgetView):
                     "notice": services.AUTOMATED_NOTICE,
                     "max_chars": settings.WIDGET_MESSAGE_MAX_CHARS,
                 },
-                "conversation": {"id": conversation.pk, "state": conversation.state} if conversation else None,
+                "conversation": realtime.conversation_widget_dict(conversation) if conversation else None,
                 "messages": [realtime.message_widget_dict(m) for m in messages],
                 "socket": "/ws/widget/",
             }
@@ -272,7 +286,7 @@ class MessagesView(WidgetView):
         conversation = messages[0].conversation
         return Response(
             {
-                "conversation": {"id": conversation.pk, "state": conversation.state},
+                "conversation": realtime.conversation_widget_dict(conversation),
                 "messages": [realtime.message_widget_dict(m) for m in messages],
             },
             status=status.HTTP_201_CREATED,
@@ -298,10 +312,10 @@ class MessagesAfterView(WidgetView):
         conversation = selectors.conversation_latest(visitor_id=self.visitor_id)
         if conversation is None:
             return Response({"conversation": None, "messages": []})
-        messages = selectors.messages_after(conversation=conversation, after=after)
+        messages = visitor_messages_after(conversation=conversation, after=after)
         return Response(
             {
-                "conversation": {"id": conversation.pk, "state": conversation.state},
+                "conversation": realtime.conversation_widget_dict(conversation),
                 "messages": [realtime.message_widget_dict(m) for m in messages],
             }
         )
@@ -344,10 +358,30 @@ class IdentifyView(WidgetView):
             services.visitor_identify_do,
             visitor_id=self.visitor_id,
             external_id=data["id"],
-            email=data.get("email", "") if verified else "",
+            verified=verified,
+            email=data.get("email", ""),
             name=data.get("name", ""),
         )
         return Response({"verified": verified})
+
+
+class EmailIn(serializers.Serializer):  # type: ignore[type-arg]
+    email = serializers.CharField(max_length=254)
+
+
+class EmailView(WidgetView):
+    @extend_schema(
+        tags=["widget"],
+        parameters=HEADERS,
+        request=EmailIn,
+        responses=inline_serializer("WidgetEmailLeft", {"conversation": ConversationOut}),
+        summary="Leave an email address for a reply by email (asked for outside business hours)",
+    )
+    def post(self, request: Request) -> Response:
+        data = _validated(EmailIn, request.data)
+        conversation = self.visitor_conversation()
+        conversation = _service(services.conversation_contact_email_set, conversation=conversation, email=data["email"])
+        return Response({"conversation": realtime.conversation_widget_dict(conversation)})
 
 
 class TrackIn(serializers.Serializer):  # type: ignore[type-arg]

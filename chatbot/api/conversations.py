@@ -29,22 +29,29 @@ class ConversationSerializer(serializers.ModelSerializer):  # type: ignore[type-
         fields = [
             "id", "state", "visitor_id", "customer", "assignee", "handoff_reason", "page_url", "created",
             "last_message_at", "handoff_at", "first_human_reply_at", "resolved_at", "bot_resolved", "csat_score",
+            "customer_verified", "claimed_identity", "email_requested", "contact_email", "reply_by_email",
         ]  # fmt: skip
         read_only_fields = fields
 
 
 class MessageSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     author: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="email", read_only=True)
+    note = serializers.BooleanField(source="is_note", read_only=True, help_text="A private note: agents only.")
 
     class Meta:
         model = Message
-        fields = ["id", "conversation", "sender", "author", "text", "buttons", "decision", "client_id", "created"]
+        fields = [
+            "id", "conversation", "sender", "author", "text", "buttons", "decision", "note", "client_id", "created",
+        ]  # fmt: skip
         read_only_fields = fields
 
 
 class MessageCreateSerializer(serializers.Serializer):  # type: ignore[type-arg]
     text = serializers.CharField(max_length=5000)
     client_id = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    note = serializers.BooleanField(
+        required=False, default=False, help_text="A private note for agents; the visitor never sees it."
+    )
 
 
 class HandoffSerializer(serializers.Serializer):  # type: ignore[type-arg]
@@ -97,12 +104,18 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tena
             {"messages": MessageSerializer(page, many=True).data, "next_after": page[-1].pk if page else after}
         )
 
-    @extend_schema(request=MessageCreateSerializer, responses={201: MessageSerializer}, summary="Reply as an agent")
+    @extend_schema(
+        request=MessageCreateSerializer, responses={201: MessageSerializer}, summary="Reply as an agent, or add a note"
+    )
     @messages.mapping.post
     def post_message(self, request: Request, pk: str | None = None) -> Response:
         conversation = self.get_object()
         data = MessageCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        if data.validated_data["note"]:
+            text = data.validated_data["text"]
+            note = _call(services.agent_note_add, conversation=conversation, author=self._actor(), text=text)
+            return Response(MessageSerializer(note).data, status=status.HTTP_201_CREATED)
         message = _call(
             services.agent_message_post,
             conversation=conversation,

@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils.timezone import now
 
 from journeys.models import Customer
 from tenants.models import TenantOwnedModel
 
-__all__ = ["OPEN_STATES", "Conversation", "ConversationState", "Message", "ResolvedPolicy", "Sender", "WidgetSettings"]
+__all__ = [
+    "OPEN_STATES",
+    "AgentPresence",
+    "CannedResponse",
+    "Conversation",
+    "ConversationState",
+    "Message",
+    "ResolvedPolicy",
+    "Sender",
+    "WidgetIdentity",
+    "WidgetSettings",
+]
 
 
 class ConversationState(models.TextChoices):
@@ -42,6 +54,15 @@ class Conversation(TenantOwnedModel):
     resolved_at = models.DateTimeField(null=True, blank=True)
     bot_resolved = models.BooleanField(null=True, blank=True)  # resolved with no human message
     csat_score = models.PositiveSmallIntegerField(null=True, blank=True)
+    # True only when `customer` came from an identity with a valid HMAC: the bot answers personally only then.
+    customer_verified = models.BooleanField(default=False)
+    # What an unverified identify() said ({"id", "name", "email"}): shown to agents, never trusted.
+    claimed_identity = models.JSONField(null=True, blank=True)
+    # Out of hours the handoff asks for an email (email_requested); once the visitor leaves one it is
+    # contact_email and the conversation waits in the queue marked reply_by_email.
+    email_requested = models.BooleanField(default=False)
+    contact_email = models.EmailField(blank=True)
+    reply_by_email = models.BooleanField(default=False)
 
     class Meta(TenantOwnedModel.Meta):
         indexes = [
@@ -57,6 +78,11 @@ class Conversation(TenantOwnedModel):
     @property
     def is_open(self) -> bool:
         return self.state != ConversationState.RESOLVED
+
+    @property
+    def asks_email(self) -> bool:
+        """The widget shows its email field: an out-of-hours handoff the visitor has not left an email for."""
+        return self.email_requested and not self.contact_email and self.is_open
 
 
 class Sender(models.TextChoices):
@@ -80,6 +106,8 @@ class Message(TenantOwnedModel):
     decision = models.JSONField(null=True, blank=True)  # the bot's Decision.as_dict() for bot messages
     # The sender's idempotency key; NULL (not "") when absent, so the unique constraint ignores it.
     client_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
+    # A private note: agents only (inbox, API), never sent to the visitor's widget.
+    is_note = models.BooleanField(default=False)
     created = models.DateTimeField(default=now)
 
     class Meta(TenantOwnedModel.Meta):
@@ -106,6 +134,14 @@ class WidgetSettings(TenantOwnedModel):
     avatar_url = models.URLField(max_length=500, blank=True)
     after_resolved = models.CharField(max_length=8, choices=ResolvedPolicy.choices, default=ResolvedPolicy.REOPEN)
     expected_wait_minutes = models.PositiveSmallIntegerField(default=5)
+    # Weekly opening hours in the tenant's timezone: {"0": [["09:00", "17:00"]], ...} (0 = Monday); a day
+    # missing or empty is closed. Only applied when `hours_enabled`; otherwise the team is always "in".
+    hours_enabled = models.BooleanField(default=False)
+    business_hours = models.JSONField(default=dict, blank=True)
+    auto_assign = models.BooleanField(default=False)  # round-robin among online agents with capacity
+    agent_cap = models.PositiveSmallIntegerField(
+        default=3, validators=[MinValueValidator(1), MaxValueValidator(50)]
+    )  # open conversations per agent for auto-assignment
     updated = models.DateTimeField(default=now)
 
     class Meta(TenantOwnedModel.Meta):
@@ -113,3 +149,60 @@ class WidgetSettings(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"Widget settings of {self.tenant_id}"
+
+
+class WidgetIdentity(TenantOwnedModel):
+    """What the widget's identify() last said about a visitor, and whether its HMAC was valid. Only a verified
+    identity links the visitor to `customer`; an unverified one is a claim agents can see."""
+
+    visitor_id = models.CharField(max_length=64)
+    external_id = models.CharField(max_length=128)
+    name = models.CharField(max_length=200, blank=True)
+    email = models.EmailField(blank=True)
+    verified = models.BooleanField(default=False)
+    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    updated = models.DateTimeField(default=now)
+
+    class Meta(TenantOwnedModel.Meta):
+        constraints = [models.UniqueConstraint(fields=["tenant", "visitor_id"], name="widgetidentity_one_per_visitor")]
+
+    def __str__(self) -> str:
+        return f"{self.external_id} ({'verified' if self.verified else 'claimed'})"
+
+    def claim(self) -> dict[str, str]:
+        return {"id": self.external_id, "name": self.name, "email": self.email}
+
+
+class AgentPresence(TenantOwnedModel):
+    """An agent's availability for auto-assignment: online while their inbox socket heartbeats (last_seen
+    within the presence TTL) and `available` is on."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    available = models.BooleanField(default=True)  # the inbox's availability toggle
+    last_seen = models.DateTimeField(null=True, blank=True)
+    last_assigned_at = models.DateTimeField(null=True, blank=True)  # round-robin: least recently assigned first
+
+    class Meta(TenantOwnedModel.Meta):
+        constraints = [models.UniqueConstraint(fields=["tenant", "user"], name="agentpresence_one_per_agent")]
+
+    def __str__(self) -> str:
+        return f"Presence of {self.user_id}"
+
+
+class CannedResponse(TenantOwnedModel):
+    """A saved reply agents insert from the reply box (picker, or typing "/shortcut")."""
+
+    shortcut = models.CharField(
+        max_length=40,
+        validators=[RegexValidator(r"^[a-z0-9][a-z0-9_-]*$", "Lowercase letters, digits, - and _ only.")],
+    )
+    text = models.TextField(max_length=5000)
+    created = models.DateTimeField(default=now)
+    updated = models.DateTimeField(default=now)
+
+    class Meta(TenantOwnedModel.Meta):
+        constraints = [models.UniqueConstraint(fields=["tenant", "shortcut"], name="cannedresponse_unique_shortcut")]
+        ordering = ["shortcut"]
+
+    def __str__(self) -> str:
+        return f"/{self.shortcut}"

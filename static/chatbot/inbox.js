@@ -35,10 +35,10 @@
     if (!transcript || m.conversation !== conversationId || seen[m.id]) return;
     seen[m.id] = true;
     if (m.id > lastId) lastId = m.id;
-    var li = el("li", "msg from-" + m.sender);
+    var li = el("li", "msg from-" + m.sender + (m.note ? " note" : ""));
     li.dataset.id = m.id;
     var time = new Date(m.created);
-    li.appendChild(el("div", "msg-meta", label(m) + " · " + time.toTimeString().slice(0, 5)));
+    li.appendChild(el("div", "msg-meta", (m.note ? "Private note · " : "") + label(m) + " · " + time.toTimeString().slice(0, 5)));
     li.appendChild(el("div", "msg-text", m.text));
     if (m.buttons && m.buttons.length) {
       var b = el("div", "msg-buttons");
@@ -73,11 +73,53 @@
         });
     }, 150);
   }
+  // A new waiting conversation: a short beep (WebAudio, no file) and, when the tab is hidden, a browser
+  // notification; once per conversation. The mute toggle beside the live status is kept in localStorage.
+  var MUTE_KEY = "cx_inbox_muted", alerted = {}, audio = null;
+  function muted() { try { return localStorage.getItem(MUTE_KEY) === "1"; } catch (e) { return false; } }
+  function beep() {
+    var Ctx = window.AudioContext || window.webkitAudioContext;
+    if (!Ctx) return;
+    try {
+      audio = audio || new Ctx();
+      if (audio.state === "suspended") audio.resume();
+      var osc = audio.createOscillator(), gain = audio.createGain(), t = audio.currentTime;
+      osc.type = "sine"; osc.frequency.value = 880;
+      gain.gain.setValueAtTime(0.0001, t); gain.gain.exponentialRampToValueAtTime(0.2, t + 0.02);
+      gain.gain.exponentialRampToValueAtTime(0.0001, t + 0.25);
+      osc.connect(gain); gain.connect(audio.destination); osc.start(t); osc.stop(t + 0.26);
+    } catch (e) { /* no audio device */ }
+  }
   function notify(c) {
-    if (c.state !== "waiting" || !("Notification" in window) || Notification.permission !== "granted") return;
-    if (document.visibilityState === "visible") return;
+    if (c.state !== "waiting") { delete alerted[c.id]; return; }
+    if (alerted[c.id]) return;
+    alerted[c.id] = true;
+    if (muted()) return;
+    beep();
+    if (!("Notification" in window) || Notification.permission !== "granted" || document.visibilityState === "visible") return;
     try { new Notification("A visitor is waiting for a person", { body: c.customer || "Anonymous visitor", tag: "cx-" + c.id }); } catch (e) { /* ignore */ }
   }
+  if (status) {
+    var muteBtn = el("button", "btn small mute-toggle");
+    muteBtn.type = "button";
+    var showMute = function () {
+      var m = muted();
+      muteBtn.textContent = m ? "Sound off" : "Sound on";
+      muteBtn.setAttribute("aria-pressed", String(m));
+      muteBtn.setAttribute("aria-label", m ? "Alerts muted: unmute new-conversation alerts" : "Mute new-conversation alerts");
+    };
+    muteBtn.addEventListener("click", function () {
+      try { localStorage.setItem(MUTE_KEY, muted() ? "0" : "1"); } catch (e) { /* private mode */ }
+      showMute();
+    });
+    showMute();
+    status.parentNode.insertBefore(muteBtn, status.nextSibling);
+  }
+  // Browsers only allow audio after a user gesture: create the audio context on the first click.
+  document.addEventListener("click", function () {
+    var Ctx = window.AudioContext || window.webkitAudioContext;
+    try { if (Ctx && !audio) audio = new Ctx(); } catch (e) { /* no audio */ }
+  }, { once: true });
   function connect() {
     var url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + root.dataset.socket;
     ws = new WebSocket(url);
@@ -87,6 +129,9 @@
       if (conversationId) ws.send(JSON.stringify({ type: "watch", conversation: conversationId, after: lastId }));
       refreshList();
     };
+    // While the inbox is open the agent is online for auto-assignment: heartbeat every 30 s.
+    clearInterval(window.cxHeartbeat);
+    window.cxHeartbeat = setInterval(function () { if (ws.readyState === 1) ws.send(JSON.stringify({ type: "heartbeat" })); }, 30000);
     // A channel layer under overload may drop an event silently: ask for anything missed every 20 s.
     clearInterval(window.cxResync);
     window.cxResync = setInterval(function () {
@@ -120,6 +165,58 @@
 
   var form = document.getElementById("reply-form");
   var text = document.getElementById("reply-text");
+  var noteBox = document.getElementById("reply-note");
+  var sendBtn = document.getElementById("reply-send");
+  var picker = document.getElementById("canned-picker");
+  var hint = document.getElementById("canned-hint");
+  var cannedEl = document.getElementById("canned-data");
+  var canned = cannedEl ? JSON.parse(cannedEl.textContent) : [];
+
+  // Canned responses: the picker inserts at the cursor; "/shortcut" then Enter or Tab expands in place.
+  function insertAtCursor(value, from, to) {
+    var start = from === undefined ? text.selectionStart : from, end = to === undefined ? text.selectionEnd : to;
+    text.value = text.value.slice(0, start) + value + text.value.slice(end);
+    text.selectionStart = text.selectionEnd = start + value.length;
+    text.focus();
+    showHint();
+  }
+  function slashToken() {
+    var before = text.value.slice(0, text.selectionStart);
+    var m = /(^|\s)\/([a-z0-9_-]*)$/.exec(before);
+    return m ? { word: m[2], start: before.length - m[2].length - 1 } : null;
+  }
+  function matches(word) { return canned.filter(function (c) { return c.shortcut.indexOf(word) === 0; }); }
+  function showHint() {
+    if (!hint) return;
+    var token = slashToken();
+    var found = token ? matches(token.word) : [];
+    hint.textContent = found.length ? found.slice(0, 5).map(function (c) { return "/" + c.shortcut; }).join("  ") + "  (Tab inserts)" : "";
+  }
+  function expand(exactOnly) {
+    var token = slashToken();
+    if (!token) return false;
+    var found = matches(token.word);
+    var exact = found.filter(function (c) { return c.shortcut === token.word; })[0];
+    var pick = exact || (!exactOnly && found.length === 1 ? found[0] : null);
+    if (!pick) return false;
+    insertAtCursor(pick.text, token.start, text.selectionStart);
+    return true;
+  }
+  if (picker && text) {
+    picker.addEventListener("change", function () {
+      var pick = canned.filter(function (c) { return c.shortcut === picker.value; })[0];
+      picker.value = "";
+      if (pick) insertAtCursor(pick.text);
+    });
+  }
+  function noting() { return !!(noteBox && noteBox.checked); }
+  if (noteBox && form) {
+    noteBox.addEventListener("change", function () {
+      form.classList.toggle("noting", noting());
+      if (sendBtn) sendBtn.textContent = noting() ? "Add note" : "Send";
+    });
+  }
+
   if (form && text) {
     form.addEventListener("submit", function (ev) {
       ev.preventDefault();
@@ -130,7 +227,7 @@
       fetch(root.dataset.replyUrl, {
         method: "POST", credentials: "same-origin",
         headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() },
-        body: JSON.stringify({ text: value, client_id: clientId })
+        body: JSON.stringify({ text: value, client_id: clientId, note: noting() })
       }).then(function (r) { return r.json().then(function (body) { return { ok: r.ok, body: body }; }); })
         .then(function (res) {
           text.disabled = false;
@@ -140,9 +237,14 @@
         }).catch(function () { text.disabled = false; alert("Could not send; check your connection and retry."); });
     });
     text.addEventListener("keydown", function (ev) {
-      if (ev.key === "Enter" && !ev.shiftKey) { ev.preventDefault(); form.requestSubmit(); }
+      if (ev.key === "Tab" && !ev.shiftKey && expand(false)) { ev.preventDefault(); return; }
+      if (ev.key === "Enter" && !ev.shiftKey) {
+        ev.preventDefault();
+        if (!expand(true)) form.requestSubmit();
+      }
     });
     text.addEventListener("input", function () {
+      showHint();
       var now = Date.now();
       if (ws && ws.readyState === 1 && now - lastTypingSent > 2000) {
         lastTypingSent = now;

@@ -89,6 +89,9 @@
     ".send,.primary{cursor:pointer;background:var(--cx);color:#fff;border-radius:10px;padding:0 14px;height:42px;font-weight:600;}",
     ".primary{height:34px;}",
     ".err{color:#b42318;font-size:12px;padding:0 14px;background:#fff;}",
+    ".ask{display:none;padding:10px 14px;border-top:1px solid #e3e6ee;background:#fff;} .ask.on{display:block;}",
+    ".ask label{display:block;font-weight:600;margin-bottom:6px;} .ask .row{display:flex;gap:8px;}",
+    ".ask input{flex:1;border:1px solid #c9cedb;border-radius:8px;padding:6px 8px;height:34px;background:#fff;display:block;}",
     ".sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap;}",
     "@media (max-width:480px){.panel{right:0;bottom:0;width:100vw;height:100vh;height:100dvh;max-height:none;border-radius:0;}.launcher{right:14px;bottom:14px;}}"
   ].join("\n");
@@ -120,12 +123,20 @@
   var typing = el("div", "typing"); typing.setAttribute("aria-live", "polite");
   var err = el("div", "err"); err.setAttribute("role", "alert");
   var csat = el("div", "csat");
+  // Outside business hours the handoff asks for an email, so the reply can follow by email.
+  var ask = el("form", "ask");
+  var askLabel = el("label", "", "Your email, for our reply"); askLabel.htmlFor = "cx-email";
+  var askRow = el("div", "row");
+  var askInput = el("input"); askInput.id = "cx-email"; askInput.type = "email"; askInput.autocomplete = "email";
+  askInput.placeholder = "you@example.com"; askInput.required = true;
+  var askSend = el("button", "primary", "Send email"); askSend.type = "submit";
+  askRow.appendChild(askInput); askRow.appendChild(askSend); ask.appendChild(askLabel); ask.appendChild(askRow);
   var form = el("form", "form");
   var inputLabel = el("label", "sr", "Your message"); inputLabel.htmlFor = "cx-input";
   var input = el("textarea"); input.id = "cx-input"; input.rows = 1; input.placeholder = "Write a message…";
   var send = el("button", "send", "Send"); send.type = "submit";
   form.appendChild(inputLabel); form.appendChild(input); form.appendChild(send);
-  panel.appendChild(head); panel.appendChild(log); panel.appendChild(typing); panel.appendChild(csat); panel.appendChild(err); panel.appendChild(form);
+  panel.appendChild(head); panel.appendChild(log); panel.appendChild(typing); panel.appendChild(csat); panel.appendChild(ask); panel.appendChild(err); panel.appendChild(form);
   var live = el("div", "sr"); live.setAttribute("aria-live", "polite");
   root.appendChild(panel); root.appendChild(launcher); root.appendChild(live);
   shadow.appendChild(style); shadow.appendChild(root);
@@ -196,13 +207,24 @@
     badge.className = "badge" + (state.unread ? " on" : "");
     launcher.setAttribute("aria-label", state.unread ? "Open chat, " + state.unread + " unread" : "Open chat");
   }
-  function setConvState(conversation, s) {
+  function setConvState(conversation, s, askEmail) {
     var before = state.convState;
     if (conversation) state.conversation = conversation;
     state.convState = s;
     if (s === "waiting" && before !== "waiting") emit("handoff", { conversation: state.conversation });
+    if (askEmail !== undefined) ask.className = "ask" + (askEmail ? " on" : "");
     renderCsat();
   }
+  ask.addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var email = askInput.value.trim();
+    if (!email) return;
+    askSend.disabled = true;
+    post("email/", { email: email }).then(function (data) {
+      askSend.disabled = false; err.textContent = "";
+      setConvState(data.conversation.id, data.conversation.state, data.conversation.ask_email);
+    }).catch(function (e) { askSend.disabled = false; err.textContent = e.message; });
+  });
   function renderCsat() {
     // Once rated, the thank-you stays up for this conversation until it reopens.
     var thanked = state.thanked && state.thanked === state.conversation;
@@ -253,11 +275,11 @@
       var data; try { data = JSON.parse(ev.data); } catch (e) { return; }
       if (data.kind === "messages") {
         (data.messages || []).forEach(function (m) { render(m); });
-        if (data.conversation) setConvState(data.conversation, data.state);
+        if (data.conversation) setConvState(data.conversation, data.state, data.ask_email);
       } else if (data.kind === "message") {
         render(data.message);
       } else if (data.kind === "state") {
-        setConvState(data.conversation, data.state);
+        setConvState(data.conversation, data.state, data.ask_email);
       } else if (data.kind === "typing" && data.who === "agent") {
         typing.textContent = (data.name || "Support") + " is typing…";
         clearTimeout(state.typingTimer);
@@ -289,7 +311,7 @@
       withRetry(function () { return post("messages/", body); }, 3).then(function (data) {
         send.disabled = false;
         data.messages.forEach(function (m) { render(m); });
-        setConvState(data.conversation.id, data.conversation.state);
+        setConvState(data.conversation.id, data.conversation.state, data.conversation.ask_email);
       }).catch(function (e) { send.disabled = false; err.textContent = e.message || "Could not send; please retry."; input.value = input.value || text; });
     });
   }
@@ -324,7 +346,7 @@
       state.settings = data.settings; applySettings(data.settings); mount();
       (data.messages || []).forEach(function (m) { render(m); });
       state.unread = 0; updateBadge();
-      if (data.conversation) setConvState(data.conversation.id, data.conversation.state);
+      if (data.conversation) setConvState(data.conversation.id, data.conversation.state, data.conversation.ask_email);
       showGreeting();
       state.ready = true;
       connect();
