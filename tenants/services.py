@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.dummy import DummyCache
+from django.core.cache.backends.locmem import LocMemCache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
@@ -134,48 +136,80 @@ def api_key_revoke(*, api_key: ApiKey, actor: User | None) -> ApiKey:
     return api_key
 
 
+# With a cache every process shares (Redis), keys stay cached this long; a revocation reaches every
+# process at once through the key's generation token. A per-process cache (no Redis) cannot hear of
+# revocations made by other processes, so there a key is trusted for one second at most.
 API_KEY_CACHE_SECONDS = 30
+API_KEY_LOCAL_CACHE_SECONDS = 1
+API_KEY_TOUCH_SECONDS = 60
 
 
-def _api_key_cache_key(prefix: str) -> str:
-    return f"cx:apikey:{prefix}"
+def _api_key_cache_keys(prefix: str) -> tuple[str, str]:
+    """The cache keys of a key's cached row, and of its generation token."""
+    return f"cx:apikey:{prefix}", f"cx:apikey-gen:{prefix}"
+
+
+def _api_key_cache_seconds() -> int:
+    per_process = isinstance(caches["default"], LocMemCache | DummyCache)
+    return API_KEY_LOCAL_CACHE_SECONDS if per_process else API_KEY_CACHE_SECONDS
 
 
 def api_key_forget(*, prefixes: Iterable[str]) -> None:
-    """Drop cached keys now and again after the surrounding transaction commits."""
-    keys = [_api_key_cache_key(p) for p in prefixes]
-    if keys:
-        cache.delete_many(keys)
-        transaction.on_commit(lambda: cache.delete_many(keys))
+    """Invalidate cached keys in every process that shares the cache: now, and again after commit.
+
+    A new generation token makes every cached copy stale, including one that a concurrent request
+    read from the database just before the change and writes to the cache just after it."""
+    gen_keys = [_api_key_cache_keys(p)[1] for p in prefixes]
+    if not gen_keys:
+        return
+
+    def bump() -> None:
+        # Outlives every entry cached under the old token, so an expired token cannot match one.
+        cache.set_many({k: secrets.token_hex(8) for k in gen_keys}, 2 * API_KEY_CACHE_SECONDS + 60)
+
+    bump()
+    transaction.on_commit(bump)
+
+
+def _api_key_load(prefix: str) -> ApiKey | None:
+    with all_tenants():
+        return ApiKey.all_tenants.select_related("tenant").filter(prefix=prefix).first()
 
 
 def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
     """The active key matching `raw_key`, with its tenant loaded, or None. Crosses tenants by design.
 
-    Keys are cached for a few seconds (revocation and tenant changes drop the cache entry), so a
-    busy integration costs one cache read per request instead of database round trips."""
+    Keys are cached (one cache round trip per request instead of database queries); a cached copy
+    counts only while its generation token is the current one (see api_key_forget)."""
     if not raw_key.startswith(API_KEY_PREFIX) or len(raw_key) < len(API_KEY_PREFIX) + 20:
         return None
     prefix = raw_key[len(API_KEY_PREFIX) : len(API_KEY_PREFIX) + 8]
-    cache_key = _api_key_cache_key(prefix)
-    key: ApiKey | None = cache.get(cache_key)
+    entry_key, gen_key = _api_key_cache_keys(prefix)
+    cached = cache.get_many([entry_key, gen_key])
+    gen = cached.get(gen_key, "")
+    entry = cached.get(entry_key)
+    key: ApiKey | None = entry[1] if entry is not None and entry[0] == gen else None
     if key is None:
-        with all_tenants():
-            key = ApiKey.all_tenants.select_related("tenant").filter(prefix=prefix).first()
+        key = _api_key_load(prefix)  # read after the token: a change committed later bumps it again
         if key is not None:
-            cache.set(cache_key, key, API_KEY_CACHE_SECONDS)
+            cache.set(entry_key, (gen, key), _api_key_cache_seconds())
     if key is None or not hmac.compare_digest(key.key_hash, _sha256(raw_key)) or key.revoked_at is not None:
         return None
     return key
 
 
 def api_key_touch(*, api_key: ApiKey) -> None:
-    """Record use, at most once a minute per key, so a busy key does not write on every request."""
+    """Record use, at most once a minute per key, so a busy key does not write on every request.
+
+    Never writes the key back to the cache: the copy in hand may have been revoked meanwhile."""
     now = timezone.now()
-    if api_key.last_used_at is None or (now - api_key.last_used_at).total_seconds() > 60:
+    last = api_key.last_used_at
+    if last is not None and (now - last).total_seconds() <= API_KEY_TOUCH_SECONDS:
+        return
+    api_key.last_used_at = now
+    if cache.add(f"cx:apikey-used:{api_key.prefix}", 1, API_KEY_TOUCH_SECONDS):  # one writer per minute
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
-        api_key.last_used_at = now
-        cache.set(_api_key_cache_key(api_key.prefix), api_key, API_KEY_CACHE_SECONDS)
+        cache.delete(_api_key_cache_keys(api_key.prefix)[0])  # reloaded with the new time
 
 
 # --- Team and invitations ---------------------------------------------------------------------
