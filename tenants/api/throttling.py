@@ -3,11 +3,13 @@
 DRF's SimpleRateThrottle keeps a list of every request time in the window and rewrites it on each
 request; at hundreds of requests a second that list is the most expensive thing in the request.
 A counter per key whose window starts with its first request (INCR, EXPIRE NX and TTL in one
-Redis pipeline) costs the same at any rate.
+Redis pipeline) costs the same at any rate. Without Redis, windows are aligned to the clock.
 """
 
 from __future__ import annotations
 
+import math
+import time
 from typing import Any
 
 from django.core.cache import cache
@@ -19,7 +21,8 @@ from tenants.models import ApiKey
 
 
 def _count_hit(key: str, ttl: int) -> tuple[int, int]:
-    """Add one to the counter `key`, whose window of `ttl` seconds starts with its first hit.
+    """Add one to the counter `key` for the current window of `ttl` seconds (with Redis the window
+    starts with the key's first hit; otherwise windows are aligned to the clock).
 
     Returns the new count and the seconds left in the window."""
     if isinstance(cache, RedisCache) or isinstance(getattr(cache, "_wrapped", None), RedisCache):
@@ -32,12 +35,18 @@ def _count_hit(key: str, ttl: int) -> tuple[int, int]:
         pipe.ttl(full_key)
         count, _, left = pipe.execute()
         return int(count), max(int(left), 1)
-    cache.add(key, 0, ttl)
+    # Other caches cannot tell a key's TTL; with windows aligned to the clock the time left is known.
+    now = time.time()
+    window = int(now // ttl)
+    left = math.ceil((window + 1) * ttl - now)
+    window_key = f"{key}:{window}"
+    if cache.add(window_key, 1, left + 1):
+        return 1, max(left, 1)
     try:
-        return int(cache.incr(key)), ttl
+        return int(cache.incr(window_key)), max(left, 1)
     except ValueError:  # expired between add and incr
-        cache.add(key, 1, ttl)
-        return 1, ttl
+        cache.add(window_key, 1, left + 1)
+        return 1, max(left, 1)
 
 
 class ApiKeyRateThrottle(SimpleRateThrottle):

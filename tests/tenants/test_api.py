@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
+from tenants.api import throttling
 from tenants.api.throttling import ApiKeyRateThrottle
 from tenants.context import tenant_context
 from tenants.models import ApiKey, Tenant, User
@@ -84,6 +87,30 @@ def test_throttling_answers_429_with_retry_after(api_client: APIClient, monkeypa
     response = api_client.get("/api/v1/tenant/")
     assert int(response["Retry-After"]) > 0
     assert response.json()["error"]["code"] == "throttled"
+
+
+class FakeClock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def time(self) -> float:
+        return self.now
+
+
+def test_throttling_without_redis_retries_after_the_rest_of_the_window(
+    api_client: APIClient, monkeypatch: pytest.MonkeyPatch, settings: pytest.FixtureRequest
+) -> None:
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}  # type: ignore[attr-defined]
+    monkeypatch.setattr(ApiKeyRateThrottle, "THROTTLE_RATES", {"api_key": "3/min"})
+    clock = FakeClock((time.time() // 60) * 60 + 20)  # 20 s into a one-minute window
+    monkeypatch.setattr(throttling, "time", clock)
+    assert [api_client.get("/api/v1/tenant/").status_code for _ in range(4)] == [200, 200, 200, 429]
+    clock.now += 0.5
+    assert api_client.get("/api/v1/tenant/")["Retry-After"] == "40"
+    clock.now += 25
+    assert api_client.get("/api/v1/tenant/")["Retry-After"] == "15"
+    clock.now += 15
+    assert api_client.get("/api/v1/tenant/").status_code == 200  # a new window
 
 
 def test_body_over_the_limit_is_413(api_client: APIClient, settings: pytest.FixtureRequest) -> None:
