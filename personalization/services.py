@@ -309,6 +309,16 @@ def settings_update(*, require_approval: bool, nightly_retrain: bool) -> Persona
     return obj
 
 
+def training_params_check(*, cutoff: date | None) -> dict[str, Any]:
+    """The job parameters of a training run as of `cutoff` (the last day of data used; None = today in the
+    tenant's time zone). Raises ValueError for a day in the future."""
+    if cutoff is None:
+        return {}
+    if cutoff > tenant_cutoff(current_tenant()):
+        raise ValueError("The training cutoff cannot be in the future.")
+    return {"cutoff": cutoff.isoformat()}
+
+
 def pipeline_start(
     *, kind: str = PIPELINE_KIND, created_by: User | None = None, params: dict[str, Any] | None = None
 ) -> Job:
@@ -672,8 +682,11 @@ def scores_frame(ctx: RunContext, active: dict[str, ModelVersion]) -> pd.DataFra
         out["rfm_segment"] = r["segment"].astype(object)
         if ModelKind.RFM in active:
             used["rfm"] = active[ModelKind.RFM].pk
+    bgnbd: btyd.BGNBDParams | None = None
     if ModelKind.CLV in active and len(buyers):
         model = _model_of(ModelKind.CLV, active[ModelKind.CLV], ctx.trained)
+        if model.days_per_unit == 1.0:
+            bgnbd = model.bgnbd  # the churn features reuse it rather than fitting BG/NBD again
         summary = buyers[["frequency", "recency", "T", "monetary_value"]]
         pred = btyd.clv_predict(model, summary, cutoff=ctx.cutoff, aov=buyers["aov"])
         out["probability_alive"] = pred["p_alive"]
@@ -689,7 +702,9 @@ def scores_frame(ctx: RunContext, active: dict[str, ModelVersion]) -> pd.DataFra
     if len(buyers):
         if ModelKind.CHURN in active:
             model = _model_of(ModelKind.CHURN, active[ModelKind.CHURN], ctx.trained)
-            frame = churn.churn_frame(ctx.data.orders, cutoff=ctx.cutoff, window_days=model.window_days, features=f)
+            frame = churn.churn_frame(
+                ctx.data.orders, cutoff=ctx.cutoff, window_days=model.window_days, features=f, bgnbd=bgnbd
+            )
             risk = churn_risk_with_reasons(model, frame)
             used["churn"] = active[ModelKind.CHURN].pk
         else:
@@ -909,23 +924,53 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def _proc_status_mb(field_name: str) -> float | None:
+    """A memory figure of this process from /proc/self/status (VmRSS, VmHWM) in MB; None off Linux."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith(field_name + ":"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        return None
+    return None
+
+
+def _reset_peak() -> bool:
+    """Restart the peak-RSS count (Linux: clear_refs 5), so the next reading is a stage's own peak."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        return False
+    return True
+
+
 class _Stages:
-    """Times each stage, records peak memory, and reports progress."""
+    """Times each stage, records its own peak memory (the high-water mark since the stage began, where the OS lets
+    us restart it; otherwise the process's running peak) and reports progress."""
 
     def __init__(self, progress: Progress | None, timings: list[dict[str, Any]]) -> None:
         self.progress, self.timings = progress, timings
+        self.peak_mb = 0.0
 
     def run(self, name: str, percent: float, fn: Callable[[], Any]) -> Any:
         if self.progress:
             self.progress(percent, name)
+        own = _reset_peak()
+        start_mb = _proc_status_mb("VmRSS")
         started, cpu = time.perf_counter(), time.process_time()
         out = fn()
+        peak = (_proc_status_mb("VmHWM") if own else None) or _peak_mb()
+        self.peak_mb = max(self.peak_mb, peak)
         self.timings.append(
             {
                 "stage": name,
                 "seconds": round(time.perf_counter() - started, 3),
                 "cpu_seconds": round(time.process_time() - cpu, 3),
-                "peak_mb": round(_peak_mb(), 1),
+                "peak_mb": round(peak, 1),
+                "start_mb": round(start_mb, 1) if start_mb is not None else None,
+                "own_peak": own,
             }
         )
         return out
@@ -970,7 +1015,7 @@ def pipeline_run(
     report["rule_segments"] = st.run("refresh rule segments", 95, _rule_segments_refresh)
     report["timings"] = timings
     report["total_seconds"] = round(sum(t["seconds"] for t in timings), 3)
-    report["peak_mb"] = round(_peak_mb(), 1)
+    report["peak_mb"] = round(st.peak_mb, 1)  # the highest of the stages' peaks
     return report
 
 

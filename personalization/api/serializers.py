@@ -55,3 +55,9 @@ class ModelVersionSerializer(serializers.ModelSerializer[ModelVersion]):
             "passed_checks", "job", "created", "activated_at", "retired_at", "approved_by", "approved_at",
         ]  # fmt: skip
         read_only_fields = fields
+
+
+class TrainingRunStartSerializer(serializers.Serializer[dict[str, Any]]):
+    cutoff = serializers.DateField(
+        required=False, help_text="train as of this day (the last day of data used); default: today"
+    )

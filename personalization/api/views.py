@@ -11,7 +11,7 @@ from django.utils.text import slugify
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, PermissionDenied
+from rest_framework.exceptions import APIException, PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -21,6 +21,7 @@ from personalization.api.serializers import (
     CustomerScoreSerializer,
     ModelVersionSerializer,
     RfmSegmentSerializer,
+    TrainingRunStartSerializer,
 )
 from personalization.ml.rfm import SEGMENTS
 from personalization.models import ClusterLabel, CustomerScore, ModelVersion
@@ -155,11 +156,17 @@ class TrainingRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenan
     def scoped_queryset(self) -> QuerySet[Any]:
         return Job.objects.filter(kind__in=services.PIPELINE_KINDS).select_related("created_by")
 
-    @extend_schema(request=None, responses={202: JobSerializer})
+    @extend_schema(request=TrainingRunStartSerializer, responses={202: JobSerializer})
     def create(self, request: Request) -> Response:
         user = request.user if isinstance(request.user, User) else None
+        data = TrainingRunStartSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
         try:
-            job = services.pipeline_start(created_by=user)
+            params = services.training_params_check(cutoff=data.validated_data.get("cutoff"))
+        except ValueError as exc:
+            raise ValidationError({"cutoff": [str(exc)]}) from exc
+        try:
+            job = services.pipeline_start(created_by=user, params=params)
         except services.PipelineBusyError as exc:
             raise Conflict(str(exc)) from exc
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)

@@ -24,7 +24,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from threadpoolctl import threadpool_limits
 
-from personalization.ml.btyd import FitError, bgnbd_expected_purchases, bgnbd_fit, bgnbd_p_alive
+from personalization.ml.btyd import BGNBDParams, FitError, bgnbd_expected_purchases, bgnbd_fit, bgnbd_p_alive
 from personalization.ml.features import customer_features, cutoff_day, valid_orders
 
 
@@ -99,11 +99,13 @@ def churn_frame(
     events: pd.DataFrame | None = None,
     feedback: pd.DataFrame | None = None,
     features: pd.DataFrame | None = None,
+    bgnbd: BGNBDParams | None = None,
 ) -> pd.DataFrame:
     """Model features at `cutoff` for customers with an order by then: customer features plus BG/NBD outputs.
 
-    BG/NBD is fitted on this same snapshot (days); if it cannot be fitted its columns are NaN.
-    Pass precomputed `features` (from `customer_features` at the same cutoff) to skip recomputing them.
+    BG/NBD is fitted on this same snapshot (days) unless `bgnbd` (fitted in days on it) is given; if it cannot be
+    fitted its columns are NaN. Pass precomputed `features` (from `customer_features` at the same cutoff) to skip
+    recomputing them.
     """
     if features is None:
         features = customer_features(orders, cutoff=cutoff, events=events, feedback=feedback)
@@ -114,7 +116,7 @@ def churn_frame(
     frame["orders_per_month"] = frame["orders"] / (frame["T"].clip(lower=1.0) / 30.0)
     x, t_x, T = (frame[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
     try:
-        params = bgnbd_fit(x, t_x, T)
+        params = bgnbd if bgnbd is not None else bgnbd_fit(x, t_x, T)
         frame["p_alive"] = bgnbd_p_alive(params, x, t_x, T)
         frame["expected_purchases"] = bgnbd_expected_purchases(params, float(window_days), x, t_x, T)
     except (FitError, ValueError, FloatingPointError):

@@ -192,6 +192,17 @@ def test_api_training_runs(scored: Tenant, api_client: APIClient, read_api_clien
     assert "already queued" in busy.json()["error"]["message"]
 
 
+def test_api_training_run_as_of_a_date(scored: Tenant, api_client: APIClient) -> None:
+    started = api_client.post("/api/v1/training-runs/", {"cutoff": "2026-03-31"}, format="json")
+    assert started.status_code == 202, started.json()
+    assert started.json()["status"] == JobStatus.SUCCEEDED
+    with tenant_context(scored):
+        newest = ModelVersion.objects.filter(kind=ModelKind.CLV).order_by("-number").first()
+        assert newest is not None and str(newest.training_end) == "2026-03-31"
+    assert api_client.post("/api/v1/training-runs/", {"cutoff": "2999-01-01"}, format="json").status_code == 400
+    assert api_client.post("/api/v1/training-runs/", {"cutoff": "March"}, format="json").status_code == 400
+
+
 def test_api_answers_404_for_the_other_tenants_objects(
     scored: Tenant, api_client: APIClient, other_scored: dict[str, Any]
 ) -> None:
