@@ -558,10 +558,14 @@ def agent_presence_touch(*, agent: User, available: bool | None = None, online: 
         presence.available = available
     presence.save(update_fields=["last_seen", "available"])
     if online and presence.available:
-        # Its own transaction, after the presence row is written: _auto_assign takes the tenant's lock first.
-        with transaction.atomic():
-            _auto_assign()
+        conversations_auto_assign()  # after the presence row is written: it takes the tenant's lock first
     return presence
+
+
+def conversations_auto_assign() -> list[Conversation]:
+    """Assign what waits to online agents with room, now (e.g. auto-assignment was just switched on)."""
+    with transaction.atomic():
+        return _auto_assign()
 
 
 def agents_online() -> list[AgentPresence]:

@@ -175,6 +175,7 @@ def widget_settings(request: HttpRequest) -> HttpResponse:
         try:
             with transaction.atomic():
                 _widget_settings_save(request, look, key)
+            services.conversations_auto_assign()  # switched on, or a higher cap: the queue moves now
             messages.success(request, "Widget settings saved.")
             return redirect("widget_settings")
         except ValidationError as exc:
