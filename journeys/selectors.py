@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, Max, Q, QuerySet, Sum
+from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet, Sum
+from django.utils import timezone
 
 from journeys.models import REVENUE_STATUSES, Customer, Event, Feedback, Order, Product
 
@@ -29,10 +30,23 @@ def product_search(queryset: QuerySet[Product], q: str) -> QuerySet[Product]:
     return queryset.filter(Q(name__icontains=q) | Q(sku__icontains=q) | Q(category__icontains=q))
 
 
+CUSTOMER_SEEN = {"7d": 7, "30d": 30, "90d": 90}  # "seen in the last N days"; also "lapsed" and "never"
+LAPSED_AFTER_DAYS = 90
+CUSTOMER_ORDERINGS = ("name", "-name", "last_seen", "-last_seen", "created", "-created", "email", "-email")
+
+
 def customer_list(
-    *, q: str = "", consent: str = "", seen: str = "", ordering: str = "-last_seen"
+    *,
+    q: str = "",
+    consent: str = "",
+    seen: str = "",
+    orders: str = "",
+    ordering: str = "-last_seen",
+    now: datetime | None = None,
 ) -> QuerySet[Customer]:
-    """The customers page: search, consent filter (marketing, personalization, none), activity filter."""
+    """The customers page: search; consent (marketing, personalization, none); last seen (7d, 30d, 90d:
+    within that many days; lapsed: seen, but not in the last 90 days; never); orders (yes, no: has any).
+    Unknown filter values are ignored; an unknown ordering falls back to last seen, newest first."""
     qs = customer_search(Customer.objects.all(), q)
     if consent == "marketing":
         qs = qs.filter(consent_marketing=True)
@@ -40,13 +54,18 @@ def customer_list(
         qs = qs.filter(consent_personalization=True)
     elif consent == "none":
         qs = qs.filter(consent_marketing=False, consent_personalization=False)
-    if seen == "never":
+    now = now or timezone.now()
+    if seen in CUSTOMER_SEEN:
+        qs = qs.filter(last_seen__gte=now - timedelta(days=CUSTOMER_SEEN[seen]))
+    elif seen == "lapsed":
+        qs = qs.filter(last_seen__lt=now - timedelta(days=LAPSED_AFTER_DAYS))
+    elif seen == "never":
         qs = qs.filter(last_seen=None)
-    allowed = {"name", "-name", "last_seen", "-last_seen", "created", "-created", "email", "-email"}
-    field = ordering if ordering in allowed else "-last_seen"
-    if field.lstrip("-") == "last_seen":
-        from django.db.models import F
-
+    if orders in ("yes", "no"):
+        has_orders = Exists(Order.objects.filter(customer=OuterRef("pk")))
+        qs = qs.filter(has_orders if orders == "yes" else ~has_orders)
+    field = ordering if ordering in CUSTOMER_ORDERINGS else "-last_seen"
+    if field.lstrip("-") == "last_seen":  # never-seen customers last, as the index orders them
         expr = F("last_seen").desc(nulls_last=True) if field.startswith("-") else F("last_seen").asc(nulls_first=True)
         return qs.order_by(expr, "-id")
     return qs.order_by(field, "id")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -24,6 +25,8 @@ from tenants.views import member_required
 
 PAGE_SIZE = 50
 CUSTOMER_SORTS = [("-last_seen", "Last seen"), ("name", "Name"), ("-created", "Newest"), ("email", "Email")]
+SEEN_CHOICES = [("7d", "In the last 7 days"), ("30d", "In the last 30 days"), ("90d", "In the last 90 days"),
+                ("lapsed", "Not in the last 90 days"), ("never", "Never")]  # fmt: skip
 PRODUCT_SORTS = [
     ("name", "Name"),
     ("category", "Category"),
@@ -46,8 +49,11 @@ def _page_number(request: HttpRequest) -> int:
 
 @member_required("dashboard.view")
 def customer_list(request: HttpRequest) -> HttpResponse:
-    q, consent, sort = request.GET.get("q", ""), request.GET.get("consent", ""), request.GET.get("sort", "-last_seen")
-    qs = selectors.customer_list(q=q, consent=consent, ordering=sort)
+    filters = {name: request.GET.get(name, "") for name in ("q", "consent", "seen", "orders")}
+    sort = request.GET.get("sort", "-last_seen")
+    qs = selectors.customer_list(
+        q=filters["q"], consent=filters["consent"], seen=filters["seen"], orders=filters["orders"], ordering=sort
+    )
     page = Paginator(qs, PAGE_SIZE).get_page(_page_number(request))
     customers = list(page.object_list)
     stats = {
@@ -57,9 +63,11 @@ def customer_list(request: HttpRequest) -> HttpResponse:
         .annotate(n=Count("id"), revenue=Sum("total", filter=Q(status__in=REVENUE_STATUSES)))
     }
     rows = [(c, stats.get(c.pk, {}).get("n", 0), stats.get(c.pk, {}).get("revenue")) for c in customers]
+    filtered = any(filters.values())
     context = {
-        "page": page, "rows": rows, "q": q, "consent": consent, "sort": sort, "sorts": CUSTOMER_SORTS,
-        "total": Customer.objects.count() if (q or consent) else page.paginator.count,
+        "page": page, "rows": rows, **filters, "sort": sort, "sorts": CUSTOMER_SORTS, "filtered": filtered,
+        "seen_choices": SEEN_CHOICES, "query": urlencode({**filters, "sort": sort}),
+        "total": Customer.objects.count() if filtered else page.paginator.count,
     }  # fmt: skip
     return render(request, "journeys/customer_list.html", context)
 
@@ -108,7 +116,7 @@ def product_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(qs.order_by(sort, "id"), PAGE_SIZE).get_page(_page_number(request))
     categories = Product.objects.exclude(category="").values_list("category", flat=True).distinct().order_by("category")
     context = {"page": page, "q": q, "category": category, "categories": list(categories), "sort": sort,
-               "sorts": PRODUCT_SORTS}  # fmt: skip
+               "sorts": PRODUCT_SORTS, "query": urlencode({"q": q, "category": category, "sort": sort})}  # fmt: skip
     return render(request, "journeys/product_list.html", context)
 
 

@@ -142,10 +142,10 @@
   shadow.appendChild(style); shadow.appendChild(root);
 
   // Shown only once the server accepted the key and this page's origin.
+  // On <html>, not <body>: a body with transform, filter, perspective or contain would make position:fixed
+  // relative to the body (the launcher would scroll away with a long page).
   function mount() {
-    if (host.isConnected) return;
-    if (document.body) document.body.appendChild(host);
-    else document.addEventListener("DOMContentLoaded", function () { document.body.appendChild(host); });
+    if (!host.isConnected) document.documentElement.appendChild(host);
   }
 
   // ---- rendering ----------------------------------------------------------------------------------------------
