@@ -281,9 +281,16 @@ def api_key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("settings_api_keys")
 
 
+# The jobs page polls every second while a job is queued or running, and slowly otherwise, so a
+# job started elsewhere (the API, another tab, a schedule) still shows up without a reload.
+JOBS_POLL_ACTIVE_SECONDS = 1
+JOBS_POLL_IDLE_SECONDS = 5
+
+
 def _jobs_context() -> dict[str, Any]:
     jobs = list(Job.objects.select_related("created_by").order_by("-created")[:50])
-    return {"jobs": jobs, "any_active": any(j.status in (JobStatus.QUEUED, JobStatus.RUNNING) for j in jobs)}
+    active = any(j.status in (JobStatus.QUEUED, JobStatus.RUNNING) for j in jobs)
+    return {"jobs": jobs, "poll_seconds": JOBS_POLL_ACTIVE_SECONDS if active else JOBS_POLL_IDLE_SECONDS}
 
 
 @member_required("dashboard.view")

@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,3 +60,20 @@ def test_env_example_lists_every_setting_read_from_the_environment() -> None:
     listed = set(EXAMPLE_VARIABLE.findall((ROOT / ".env.example").read_text()))
     assert len(read) > 20, f"found too few env reads in settings.py: {sorted(read)}"
     assert read - listed == set(), f".env.example misses {sorted(read - listed)}"
+
+
+def _compose_command() -> list[str] | None:
+    docker = shutil.which("docker")
+    if docker and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0:
+        return [docker, "compose"]
+    legacy = shutil.which("docker-compose")  # Debian's package (apt-get install docker-compose)
+    return [legacy] if legacy else None
+
+
+@pytest.mark.skipif(_compose_command() is None, reason="neither `docker compose` nor docker-compose is installed")
+def test_docker_compose_accepts_the_file() -> None:
+    compose = _compose_command()
+    assert compose is not None
+    result = subprocess.run([*compose, "config", "--services"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert {"web", "worker", "beat", "postgres", "redis"} <= set(result.stdout.split())

@@ -1,13 +1,18 @@
-"""Jobs run in-process here; their status, progress, result and errors are recorded."""
+"""Jobs run inline here (or on the in-process thread pool); status, progress, result and errors are recorded."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
+import pytest
 from django.core.files.storage import default_storage
 from django.test import Client
 
 from tenants.context import tenant_context
 from tenants.jobs import JobFailed, job_start, job_task
 from tenants.models import Job, JobStatus, Tenant
+from tests.tenants.stepped_jobs import STEPPED, Stepper
 
 
 @job_task(kind="test.fails", queue="default")
@@ -49,13 +54,67 @@ def test_job_failed_gives_a_user_message_without_traceback(tenant: Tenant) -> No
     )
 
 
-def test_jobs_page_polls_only_while_something_runs(owner_client: Client, tenant: Tenant) -> None:
+def test_jobs_page_polls_slowly_when_idle_and_every_second_while_a_job_runs(
+    owner_client: Client, tenant: Tenant
+) -> None:
     page = owner_client.get("/settings/jobs/").content.decode()
-    assert "hx-trigger" not in page
+    assert 'hx-trigger="every 5s"' in page  # so a job started elsewhere appears by itself
     with tenant_context(tenant):
-        Job.objects.create(kind="audit_log.export", status=JobStatus.RUNNING, progress=40, message="halfway")
+        job = Job.objects.create(kind="audit_log.export", status=JobStatus.RUNNING, progress=40, message="halfway")
     partial = owner_client.get("/settings/jobs/", HTTP_HX_REQUEST="true").content.decode()
     assert 'hx-trigger="every 1s"' in partial and 'value="40"' in partial and "<html" not in partial
+    with tenant_context(tenant):
+        Job.objects.filter(pk=job.pk).update(status=JobStatus.SUCCEEDED, progress=100)
+    done = owner_client.get("/settings/jobs/", HTTP_HX_REQUEST="true").content.decode()
+    assert 'hx-trigger="every 5s"' in done and "Succeeded" in done
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.05)
+
+
+def job_now(tenant: Tenant, pk: int) -> Job:
+    with tenant_context(tenant):
+        return Job.objects.get(pk=pk)
+
+
+@pytest.fixture
+def thread_pool_jobs(settings) -> None:  # type: ignore[no-untyped-def]
+    """The embedded default: no broker and no inline mode, so jobs go to the in-process thread pool."""
+    settings.CX_TASKS_INLINE = False
+    settings.CELERY_BROKER_URL = ""
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("thread_pool_jobs")
+def test_without_a_broker_a_job_runs_in_a_background_thread(tenant: Tenant) -> None:
+    stepper = Stepper()
+    with tenant_context(tenant):
+        job = job_start(kind=STEPPED, params=stepper.params)
+    assert job.status == JobStatus.QUEUED  # job_start returned at once: the job waits for its first step
+    wait_for(lambda: job_now(tenant, job.pk).status == JobStatus.RUNNING)
+    stepper.step(30)
+    wait_for(lambda: job_now(tenant, job.pk).progress == 30)
+    assert job_now(tenant, job.pk).status == JobStatus.RUNNING
+    stepper.finish()
+    wait_for(lambda: job_now(tenant, job.pk).status == JobStatus.SUCCEEDED)
+    done = job_now(tenant, job.pk)
+    assert done.progress == 100 and done.result["steps"] == 1 and done.result["thread"].startswith("cx-job")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("thread_pool_jobs")
+def test_without_a_broker_the_page_answers_before_the_job_finishes(owner_client: Client, tenant: Tenant) -> None:
+    response = owner_client.post("/settings/jobs/")
+    assert response.status_code == 302
+    with tenant_context(tenant):
+        job = Job.objects.get()
+    wait_for(lambda: job_now(tenant, job.pk).status == JobStatus.SUCCEEDED)
+    assert default_storage.exists(job_now(tenant, job.pk).result["file"])
 
 
 def test_stale_running_jobs_are_failed(tenant: Tenant) -> None:
