@@ -48,6 +48,7 @@ logger = logging.getLogger(__name__)
 HISTORY_TURNS = 12
 CLIENT_ID_MAX = 64
 AUTOMATED_NOTICE = "I'm an automated assistant; a person from our team is available if you ask for one."
+HANDOFF_AWAY_TEXT = "I'll pass this on to a person from our team."
 PRESENCE_TTL = timedelta(seconds=90)  # the inbox heartbeats every 30 s; an agent unseen for longer is offline
 WORK_ROLES = (Role.OWNER, Role.ADMIN, Role.AGENT)
 
@@ -325,6 +326,8 @@ def visitor_message_post(
             # Personal answers (name, orders, recommendations) only for an identity with a valid HMAC.
             known = conversation.customer if conversation.customer_verified else None
             reply = bot_reply(customer=known, history=_history(conversation, message.pk), text=text)
+        if reply.handoff and not team_hours_status()[0]:
+            reply.text = HANDOFF_AWAY_TEXT  # nobody joins now: the system message that follows says when
         created.append(
             _message_add(
                 conversation, sender=Sender.BOT, text=reply.text, buttons=reply.buttons, decision=reply.decision

@@ -22,7 +22,7 @@ from journeys.models import Feedback
 from tenants.context import tenant_context
 from tenants.models import Role, Tenant, User
 from tenants.services import tenant_create
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import ARTIFACTS, screenshot
 from tests.chatbot.knowledge.conftest import KB
 from tests.conftest import add_member, make_user
 
@@ -347,3 +347,71 @@ def test_widget_survives_hostile_css_and_refuses_other_origins(
     assert opened is False
     context.close()
     site.close()
+
+
+def test_out_of_hours_email_canned_response_and_private_note(
+    browser: Any, app_server: AppServer, demo: Tenant, agent_user: User
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from chatbot.services import canned_response_save, widget_settings_get
+
+    with tenant_context(demo):
+        look = widget_settings_get()
+        tomorrow = (timezone.now() + timedelta(days=1)).weekday()
+        look.hours_enabled, look.business_hours = True, {str(tomorrow): [["09:00", "17:00"]]}
+        look.save()
+        canned_response_save(shortcut="ship", text="Your order ships within 1 business day.")
+    visitor_ctx, inbox_ctx = _contexts(browser, app_server, agent_user)
+    visitor, agent = visitor_ctx.new_page(), inbox_ctx.new_page()
+    for p in (visitor, agent):
+        p.set_default_timeout(20_000)
+
+    visitor.goto("/demo/store/")
+    widget = _widget(visitor)
+    widget.get_by_role("button", name="Open chat").click()
+    _say(visitor, "I'd like to talk to a person please")
+    widget.locator("li.msg").get_by_text("We're back tomorrow at 09:00").wait_for()
+    assert widget.locator("li.msg").get_by_text("I'm bringing in a person").count() == 0
+    email = widget.get_by_label("Your email, for our reply")
+    email.fill("sam@example.com")
+    screenshot(visitor, "chat-widget-out-of-hours-email")
+    widget.get_by_role("button", name="Send email").click()
+    widget.locator("li.msg").get_by_text("We'll reply to sam@example.com by email.").wait_for()
+    assert not email.is_visible()
+
+    with tenant_context(demo):
+        conversation = Conversation.objects.get()
+    assert conversation.contact_email == "sam@example.com" and conversation.reply_by_email
+    agent.goto(f"/inbox/{conversation.pk}/?view=waiting")
+    agent.get_by_text("live", exact=True).wait_for()
+    agent.locator(".conv-item .reply-by-email").first.wait_for()
+    assert "sam@example.com" in agent.locator("#contact-email").inner_text()
+
+    reply = agent.get_by_label("Reply")
+    reply.fill("/ship")
+    reply.press("Enter")  # expands the canned response; does not send it yet
+    assert reply.input_value() == "Your order ships within 1 business day."
+    reply.press("Enter")
+    widget.locator("li.msg").get_by_text("Your order ships within 1 business day.").wait_for()
+
+    agent.get_by_label("Private note (agents only)").check()
+    reply.fill("Customer sounds upset; offer a discount code")
+    screenshot(agent, "chat-inbox-canned-and-note")
+    reply.press("Enter")
+    note = agent.locator("#transcript li.note")
+    note.get_by_text("offer a discount code").wait_for()
+    note.screenshot(path=str(ARTIFACTS / "chat-inbox-private-note.png"))
+    agent.get_by_label("Private note (agents only)").uncheck()
+    reply.fill("Anything else I can do?")
+    reply.press("Enter")
+    widget.locator("li.msg").get_by_text("Anything else I can do?").wait_for()  # sent after the note
+    assert "discount code" not in widget.locator("ol").inner_text()
+    screenshot(agent, "chat-inbox-note-sent")
+    with tenant_context(demo):
+        notes = list(Message.objects.filter(conversation=conversation, is_note=True).values_list("text", flat=True))
+    assert notes == ["Customer sounds upset; offer a discount code"]
+    visitor_ctx.close()
+    inbox_ctx.close()

@@ -96,6 +96,7 @@ def test_handoff_outside_hours_says_when_and_collects_an_email(
     assert system["sender"] == "system"
     assert "Our team is away right now. We're back tomorrow at 09:00 (UTC)." in system["text"]
     assert "email" in system["text"]
+    assert body["messages"][-2]["text"] == "I'll pass this on to a person from our team."  # no promise of a person now
     assert body["conversation"]["state"] == "waiting" and body["conversation"]["ask_email"] is True
     assert widget.start()["conversation"]["ask_email"] is True  # after a page load too
 
