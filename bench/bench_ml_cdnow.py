@@ -184,9 +184,12 @@ def setup_django(database_url: str) -> None:
         with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
             if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
                 conn.execute(f'CREATE DATABASE "{name}"')
+    import logging
+
     import django
 
     django.setup()
+    logging.getLogger("celery").setLevel(logging.WARNING)  # the inline jobs' task lines
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)

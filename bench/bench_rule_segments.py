@@ -6,7 +6,8 @@ definitions on one tenant seeded with `seed_demo` (default 100,000 customers, 1,
         [--customers N] [--orders N] [--fresh]
 
 The seeded tenant (slug starting "bench-rules") is kept and reused by later runs of the same size
-(--fresh seeds a new one). Prints one line per measure; results also go to bench/out/rule_segments.json.
+(--fresh seeds a new one; --tenant SLUG uses an existing tenant, such as bench_pipeline.py's `bench-roasters` in
+its database). Prints one line per measure; results also go to bench/out/rule_segments.json.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ def main() -> int:
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--orders", type=int, default=1_000_000)
     parser.add_argument("--fresh", action="store_true", help="seed a new tenant even if one of this size exists")
+    parser.add_argument("--tenant", help="use this tenant (slug), e.g. bench_pipeline's bench-roasters, instead")
     args = parser.parse_args()
     os.environ.setdefault("DATABASE_URL", DEFAULT_DB)
     if not os.environ["DATABASE_URL"].startswith("postgres"):
@@ -73,14 +75,14 @@ def main() -> int:
     import django
 
     django.setup()
-    from journeys.models import Customer, Product
+    from journeys.models import Customer, Order, Product
     from personalization.models import RuleSegment
     from personalization.rules import selectors, services
     from tenants.context import all_tenants, tenant_context
     from tenants.models import Tenant
 
-    slug = None
-    if not args.fresh:
+    slug = args.tenant
+    if slug is None and not args.fresh:
         with all_tenants():
             for tenant in Tenant.objects.filter(name__startswith=f"{NAME} {args.customers} ").order_by("-pk"):
                 if Customer.all_tenants.filter(tenant=tenant).count() >= args.customers:
@@ -95,7 +97,10 @@ def main() -> int:
         for table in ("journeys_customer", "journeys_order", "journeys_orderline", "journeys_event"):
             cursor.execute(f"ANALYZE {table}")
 
-    results: dict[str, Any] = {"customers": args.customers, "orders": args.orders, "measures": {}}
+    with tenant_context(tenant):
+        n_customers, n_orders = Customer.objects.count(), Order.objects.count()
+    print(f"tenant {tenant.slug}: {n_customers:,} customers, {n_orders:,} orders")
+    results: dict[str, Any] = {"customers": n_customers, "orders": n_orders, "measures": {}}
     with tenant_context(tenant):
         RuleSegment.objects.all().delete()
         category = Product.objects.exclude(category="").values_list("category", flat=True).order_by("category")[0]

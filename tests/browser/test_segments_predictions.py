@@ -7,6 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from personalization import services
+from personalization.rules.services import rule_segment_create
 from tenants.context import tenant_context
 from tests.browser.conftest import screenshot
 from tests.conftest import PASSWORD
@@ -20,6 +21,8 @@ def test_segments_and_predictions_pages(page, live_server, tenant, owner, settin
     seed(tenant, 700)
     with tenant_context(tenant):
         services.pipeline_start(params={"cutoff": DEMO_END.isoformat()})
+        risky = {"all": [{"field": "churn_band", "op": "in", "value": ["high", "medium"]}]}
+        rule_segment_create(name="Churn risk high or medium", definition=risky, created_by=None)
     page.goto("/accounts/login/")
     page.get_by_label("Email").fill(owner.email)
     page.get_by_label("Password:").fill(PASSWORD)
@@ -49,7 +52,10 @@ def test_segments_and_predictions_pages(page, live_server, tenant, owner, settin
 
     rows.first.get_by_role("link").click()
     page.get_by_role("heading", name="Predictions and segments").wait_for()
-    expect(page.locator("section[aria-labelledby=scores-h]")).to_contain_text("Churn risk")
+    panel = page.locator("section[aria-labelledby=scores-h]")
+    expect(panel).to_contain_text("Churn risk")
+    expect(panel).to_contain_text("Support contacts")
+    expect(panel.locator("ul.rule-segments")).to_contain_text("Churn risk high or medium")
     screenshot(page, "customer-scores")
     page.go_back()
 
