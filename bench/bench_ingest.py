@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Event ingestion through the API: POST /api/v1/events/ in batches of 1,000 against gunicorn
 (uvicorn workers) on PostgreSQL, sustained over 1,000,000 events; then a raw PostgreSQL COPY of the
-same rows into a copy of the events table (same columns and indexes, no RLS) and the ratio.
+same rows into a real table shaped like the events table (logged, same columns and indexes, no RLS) and
+the ratio. The rate is also given per interval (default 10 s), to show whether it holds over the run.
 
     DATABASE_URL=postgres://cx@127.0.0.1:5432/cx .venv/bin/python bench/bench_ingest.py [--events 1000000]
 
@@ -76,13 +77,18 @@ def wait_ready(port: int, timeout: float = 60) -> None:
     raise RuntimeError("gunicorn did not start")
 
 
-def send_all(port: int, key: str, payloads: list[bytes], connections: int) -> tuple[float, int, int, list[str]]:
+def send_all(
+    port: int, key: str, payloads: list[bytes], connections: int, done: list[tuple[float, int]] | None = None
+) -> tuple[float, int, int, list[str]]:
+    """POST every payload over `connections` keep-alive connections; `done` receives (time, events stored)
+    per answered request, to show whether the rate holds over the run."""
     work: queue.Queue[bytes] = queue.Queue()
     for p in payloads:
         work.put(p)
     stored = duplicates = 0
     errors: list[str] = []
     lock = threading.Lock()
+    done = done if done is not None else []
 
     def worker() -> None:
         nonlocal stored, duplicates
@@ -103,6 +109,7 @@ def send_all(port: int, key: str, payloads: list[bytes], connections: int) -> tu
                     result = json.loads(data)
                     stored += result["stored"]
                     duplicates += result["duplicates"]
+                    done.append((time.monotonic(), result["stored"]))
         conn.close()
 
     threads = [threading.Thread(target=worker) for _ in range(connections)]
@@ -114,15 +121,26 @@ def send_all(port: int, key: str, payloads: list[bytes], connections: int) -> tu
     return time.monotonic() - started, stored, duplicates, errors
 
 
+def intervals(started: float, done: list[tuple[float, int]], seconds: float) -> list[tuple[float, float]]:
+    """(interval end in seconds since the start, events/s stored in that interval), per `seconds`."""
+    buckets: dict[int, int] = {}
+    for at, n in done:
+        buckets[int((at - started) // seconds)] = buckets.get(int((at - started) // seconds), 0) + n
+    last = max(buckets, default=-1)
+    return [((i + 1) * seconds, buckets.get(i, 0) / seconds) for i in range(last + 1)]
+
+
 def raw_copy(env: dict[str, str], tenant_id: int, payloads: list[bytes]) -> float:
-    """COPY the same rows into a temporary copy of journeys_event (columns, defaults, indexes)."""
+    """COPY the same rows into a real table shaped like journeys_event: logged (not temporary), with the
+    same columns, defaults, constraints and indexes (no row-level security), created for the run and dropped
+    after. The time covers the COPY and its commit."""
     os.environ.update(env)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cxplatform.settings")
     sys.path.insert(0, str(ROOT))
     import django
 
     django.setup()
-    from django.db import connection
+    from django.db import connection, transaction
 
     from journeys.models import Customer
     from tenants.context import all_tenants
@@ -141,13 +159,26 @@ def raw_copy(env: dict[str, str], tenant_id: int, payloads: list[bytes]) -> floa
             " idempotency_key")  # fmt: skip
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS bench_event_copy")
-        cursor.execute("CREATE TEMPORARY TABLE bench_event_copy (LIKE journeys_event INCLUDING ALL)")
+        cursor.execute("CREATE TABLE bench_event_copy (LIKE journeys_event INCLUDING ALL)")
+        cursor.execute(
+            "SELECT relpersistence, (SELECT count(*) FROM pg_index WHERE indrelid = c.oid) FROM pg_class c"
+            " WHERE relname = 'bench_event_copy'"
+        )
+        persistence, indexes = cursor.fetchone()
+        print(f"COPY target: bench_event_copy, persistence {persistence!r} (p = permanent), {indexes} indexes")
+    try:
         started = time.monotonic()
-        with cursor.copy(f"COPY bench_event_copy ({cols}) FROM STDIN") as copy:
+        with (
+            transaction.atomic(),
+            connection.cursor() as cursor,
+            cursor.copy(f"COPY bench_event_copy ({cols}) FROM STDIN") as copy,
+        ):
             for row in rows:
                 copy.write_row(row)
         elapsed = time.monotonic() - started
-        cursor.execute("DROP TABLE bench_event_copy")
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE IF EXISTS bench_event_copy")
     return elapsed
 
 
@@ -170,6 +201,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--port", type=int, default=8767)
+    parser.add_argument("--interval", type=float, default=10.0, help="Seconds per reported interval")
     parser.add_argument("--keep", action="store_true", help="Keep the bench tenant's rows")
     args = parser.parse_args()
 
@@ -198,7 +230,9 @@ def main() -> int:
         wait_ready(args.port)
         # Warm up each worker (imports, connections) with one small batch outside the measurement.
         send_all(args.port, key, make_batches(2000, 1000, args.customers, run + "w"), args.workers)
-        elapsed, stored, duplicates, errors = send_all(args.port, key, payloads, args.connections)
+        done: list[tuple[float, int]] = []
+        started = time.monotonic()
+        elapsed, stored, duplicates, errors = send_all(args.port, key, payloads, args.connections, done)
     finally:
         server.terminate()
         try:
@@ -211,13 +245,18 @@ def main() -> int:
     print(
         f"API ingestion: {stored:,} events in {elapsed:.1f} s = {rate:,.0f} events/s (target >= {TARGET:,})", flush=True
     )
+    per = intervals(started, done, args.interval)
+    rates = sorted(rate for _, rate in per[:-1]) or [rate]  # the last interval is cut short
+    print(f"per {args.interval:.0f} s interval (events/s): " + ", ".join(f"{r:,.0f}" for _, r in per))
+    print(f"intervals: min {rates[0]:,.0f}, median {rates[len(rates) // 2]:,.0f}, max {rates[-1]:,.0f} events/s")
     copy_s = raw_copy(env, tenant_id, payloads)
     result = {
         "events": args.events, "batch": args.batch, "workers": args.workers, "connections": args.connections,
         "stored": stored, "duplicates": duplicates, "errors": len(errors), "seconds": round(elapsed, 2),
         "events_per_s": round(rate), "copy_seconds": round(copy_s, 2),
         "copy_events_per_s": round(args.events / copy_s), "ratio_ours_to_copy": round(elapsed / copy_s, 2),
-        "target_events_per_s": TARGET,
+        "target_events_per_s": TARGET, "interval_s": args.interval,
+        "interval_events_per_s": [round(r) for _, r in per],
     }  # fmt: skip
     print(f"raw COPY of the same rows: {copy_s:.1f} s = {args.events / copy_s:,.0f} events/s")
     print(f"ratio (ours / COPY time): {elapsed / copy_s:.2f}x")
