@@ -5,7 +5,8 @@ sets how often and where they buy; some lapse. Orders follow seasonality (gift s
 and a weekly rhythm (cafe weekends, online early in the week), at local opening hours. Online orders
 come with browsing, cart and checkout events; abandoned carts, anonymous first visits (identified at
 sign-up), newsletter opens and clicks fill in the rest. Feedback scores follow the experience: late
-deliveries and refunds score low, loyal customers promote. Same seed and end date, same data.
+deliveries and refunds score low, loyal customers promote. Subscribers order monthly. Same seed and end
+date, same data.
 """
 
 from __future__ import annotations
@@ -490,6 +491,7 @@ def _season(day: date) -> float:
     return weight
 
 
+SUBSCRIPTION_DAYS = 30
 CAFE_WEEKDAY = [0.85, 0.9, 0.95, 1.0, 1.1, 1.45, 1.35]
 ONLINE_WEEKDAY = [1.25, 1.15, 1.05, 1.0, 0.9, 0.8, 0.85]
 
@@ -553,11 +555,13 @@ class DemoGenerator:
     # --- plan -----------------------------------------------------------------------------------
 
     def _plan(self) -> list[tuple[str, int, int, int]]:
-        """Per customer: (persona, signup day, last active day, order count), totalling cfg.orders."""
+        """Per customer: (persona, signup day, last active day, order count), totalling cfg.orders.
+        Subscribers order every SUBSCRIPTION_DAYS while active; the other personas share the rest."""
         rng, span = self.rng, self.span
         names, shares = list(PERSONAS), [PERSONAS[p][0] for p in PERSONAS]
         plans: list[list[Any]] = []
         raw_total = 0.0
+        monthly_total = 0
         for _ in range(self.cfg.customers):
             persona = rng.choices(names, shares)[0]
             _, rate, _, lapse_share = PERSONAS[persona]
@@ -565,19 +569,35 @@ class DemoGenerator:
             last = span
             if rng.random() < lapse_share and span - signup > 120:
                 last = rng.randint(signup + 30, span - 75)
-            raw = 1.0 if persona == "one_time" else max(1.0, rate * (last - signup) / 30)
+            if persona == "subscriber":
+                monthly_total += (last - signup) // SUBSCRIPTION_DAYS + 1
+                raw = 0.0
+            else:
+                raw = 1.0 if persona == "one_time" else max(1.0, rate * (last - signup) / 30)
             raw_total += raw
             plans.append([persona, signup, last, raw])
-        scale = self.cfg.orders / raw_total if raw_total else 0
+        # Too few orders asked for to keep every subscription monthly: subscribers are scaled like the rest.
+        monthly = monthly_total <= self.cfg.orders and raw_total > 0
+        if not monthly:
+            for plan in plans:
+                if plan[0] == "subscriber":
+                    plan[3] = max(1.0, (plan[2] - plan[1]) / SUBSCRIPTION_DAYS)
+            raw_total = sum(plan[3] for plan in plans)
+        scale = (self.cfg.orders - (monthly_total if monthly else 0)) / raw_total if raw_total else 0
         total = 0
+        flexible = []
         for plan in plans:
-            expected = plan[3] * scale
-            count = int(expected) + (1 if rng.random() < expected - int(expected) else 0)
-            plan[3] = count
-            total += count
-        # Land exactly on the requested number of orders.
-        while total != self.cfg.orders and plans:
-            plan = plans[rng.randrange(len(plans))]
+            if monthly and plan[0] == "subscriber":
+                plan[3] = (plan[2] - plan[1]) // SUBSCRIPTION_DAYS + 1
+            else:
+                expected = plan[3] * scale
+                plan[3] = int(expected) + (1 if rng.random() < expected - int(expected) else 0)
+                flexible.append(plan)
+            total += plan[3]
+        # Land exactly on the requested number of orders (subscriptions keep their rhythm).
+        flexible = flexible or plans
+        while total != self.cfg.orders and flexible:
+            plan = flexible[rng.randrange(len(flexible))]
             if total < self.cfg.orders:
                 plan[3] += 1
                 total += 1
@@ -696,8 +716,10 @@ class DemoGenerator:
 
         # Orders.
         experience = 0.0  # running sum of good (+) and bad (-) experiences, drives NPS
-        if where == "subscription":
-            step = max(1, (last_day - signup) // max(n_orders, 1))
+        if where == "subscription":  # every SUBSCRIPTION_DAYS, unless the plan had to squeeze them
+            step = SUBSCRIPTION_DAYS
+            if signup + (n_orders - 1) * step > last_day:
+                step = max(1, (last_day - signup) // max(n_orders, 1))
             days = [min(signup + i * step, self.span) for i in range(n_orders)]
         else:
             weights = self._day_weight_cafe if where == "cafe" else self._day_weight_online

@@ -3,6 +3,10 @@
 Generate the demo dataset of a coffee roaster (journeys.demo.generator) into a tenant, fast: COPY on
 PostgreSQL, batched inserts on SQLite. A tenant that already has customers is left alone (exit 0)
 unless --reset, which first deletes its customers, products, orders, events and feedback.
+
+Deterministic: the same --seed and --end-date give the same data. --end-date defaults to today (UTC), so
+that the demo always runs up to now: without it, the same seed gives the same data on the same day only;
+pass --end-date to reproduce a dataset on another day.
 """
 
 from __future__ import annotations
@@ -31,7 +35,11 @@ class Command(BaseCommand):
         parser.add_argument("--customers", type=int, default=2000)
         parser.add_argument("--orders", type=int, default=None, help="Default: 6 per customer")
         parser.add_argument("--seed", type=int, default=42)
-        parser.add_argument("--end-date", default=None, help="Last day of the data (default today, UTC)")
+        parser.add_argument(
+            "--end-date",
+            default=None,
+            help="Day the data ends (default: today, UTC; give it to reproduce a seed's data on another day)",
+        )
         parser.add_argument("--reset", action="store_true", help="Delete the tenant's customer data first")
 
     def handle(self, *args: Any, **options: Any) -> None:
