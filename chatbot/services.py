@@ -587,7 +587,8 @@ def _auto_assign(*, only: Conversation | None = None) -> list[Conversation]:
     Runs inside the caller's transaction. The tenant's settings row is the lock that serialises assignments,
     and conversations another transaction holds are skipped, so no two paths wait on each other."""
     look = widget_settings_get()
-    if not look.auto_assign:
+    waiting = Conversation.objects.filter(state=ConversationState.WAITING, reply_by_email=False)
+    if not look.auto_assign or (only is None and not waiting.exists()):  # most heartbeats stop here
         return []
     WidgetSettings.objects.select_for_update().filter(pk=look.pk).first()
     presences = agents_online()
@@ -603,7 +604,6 @@ def _auto_assign(*, only: Conversation | None = None) -> list[Conversation]:
     if only is not None:
         queue = [only] if only.state == ConversationState.WAITING and not only.reply_by_email else []
     else:
-        waiting = Conversation.objects.filter(state=ConversationState.WAITING, reply_by_email=False)
         ids = list(
             waiting.order_by(F("handoff_at").asc(nulls_last=True), "id")
             .select_for_update(skip_locked=True)

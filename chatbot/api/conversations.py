@@ -74,7 +74,7 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tena
     serializer_class = ConversationSerializer
     read_permission = "conversations.work"
     write_permission = "conversations.work"
-    filterset_fields = ["state"]
+    filterset_fields = ["state", "reply_by_email"]
     ordering_fields = ["last_message_at", "created", "handoff_at"]
     ordering = ["-last_message_at", "-id"]
 

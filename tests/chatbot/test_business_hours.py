@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from django.test import Client
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from chatbot.hours import hours_next_open, hours_open_at, hours_parse_day
 from chatbot.models import Conversation, ConversationState, WidgetSettings
@@ -88,7 +89,7 @@ def test_handoff_inside_hours_promises_a_person_soon(owner_client: Client, widge
 
 
 def test_handoff_outside_hours_says_when_and_collects_an_email(
-    owner_client: Client, widget: Widget, kb: None, tenant: Tenant, agent: User
+    owner_client: Client, widget: Widget, kb: None, tenant: Tenant, agent: User, api_client: APIClient
 ) -> None:
     _save_hours(owner_client, _tomorrow_only())
     body = widget.say("I want to talk to a person")
@@ -110,6 +111,10 @@ def test_handoff_outside_hours_says_when_and_collects_an_email(
     assert conversation.state == ConversationState.WAITING
     assert "sam@example.com" in widget.post("messages/after/", {"after": 0}).json()["messages"][-1]["text"]
 
+    assert [c["id"] for c in api_client.get("/api/v1/conversations/?reply_by_email=true").json()["results"]] == [
+        conversation.pk
+    ]
+    assert api_client.get("/api/v1/conversations/?reply_by_email=false").json()["results"] == []
     inbox = client_for(agent)
     waiting = inbox.get("/inbox/?view=waiting").content.decode()
     assert "reply by email" in waiting and f'data-id="{conversation.pk}"' in waiting
