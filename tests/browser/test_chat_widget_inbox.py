@@ -415,3 +415,37 @@ def test_out_of_hours_email_canned_response_and_private_note(
     assert notes == ["Customer sounds upset; offer a discount code"]
     visitor_ctx.close()
     inbox_ctx.close()
+
+
+def test_owner_sets_business_hours_assignment_and_canned_responses(
+    browser: Any, app_server: AppServer, demo: Tenant
+) -> None:
+    from chatbot.models import CannedResponse, WidgetSettings
+
+    owner = User.objects.get(email="owner@demo.test")
+    visitor_ctx, context = _contexts(browser, app_server, owner)  # the second one is signed in
+    page = context.new_page()
+    page.goto("/settings/widget/")
+    page.get_by_label("Use business hours").check()
+    page.get_by_label("Monday").fill("9:00-12:30, 13:30-18:00")
+    page.get_by_label("Saturday").fill("10:00-14:00")
+    page.get_by_label("Auto-assign waiting conversations").check()
+    page.get_by_label("Open conversations per agent (cap)").fill("4")
+    page.get_by_role("button", name="Save").click()
+    page.get_by_text("Widget settings saved.").wait_for()
+    screenshot(page, "chat-widget-settings-hours")
+    with tenant_context(demo):
+        look = WidgetSettings.objects.get()
+    assert look.hours_enabled and look.auto_assign and look.agent_cap == 4
+    assert look.business_hours == {"0": [["09:00", "12:30"], ["13:30", "18:00"]], "5": [["10:00", "14:00"]]}
+
+    page.get_by_role("link", name="Canned responses").click()
+    page.get_by_label("Shortcut").fill("hours")
+    page.get_by_label("Text").fill("We're in Monday 9-18 and Saturday 10-14.")
+    page.get_by_role("button", name="Add").click()
+    page.locator("#canned-table").get_by_text("/hours").wait_for()
+    screenshot(page, "chat-canned-responses")
+    with tenant_context(demo):
+        assert CannedResponse.objects.get().shortcut == "hours"
+    visitor_ctx.close()
+    context.close()
