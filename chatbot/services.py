@@ -319,7 +319,11 @@ def visitor_message_post(
         message = _message_add(conversation, sender=Sender.VISITOR, text=text, client_id=client_id)
         created = [message]
         if conversation.state != ConversationState.BOT:
-            _save(conversation)
+            email = _clean_email(text) if conversation.asks_email else None
+            if email is not None:  # asked for an email out of hours, they wrote it in the chat
+                created.append(_contact_email_store(conversation, email))
+            else:
+                _save(conversation)
             return created
         reply = bot_answer_entry(entry_id=entry_id) if entry_id else None
         if reply is None:
@@ -528,24 +532,37 @@ def conversation_hand_back(*, conversation: Conversation) -> Conversation:
 def conversation_contact_email_set(*, conversation: Conversation, email: str) -> Conversation:
     """The visitor's email for a reply by email: stored on the conversation (and on its customer when that
     has none); a waiting conversation stays in the queue marked reply_by_email. Raises for a bad address."""
-    email = email.strip().lower()
-    try:
-        validate_email(email)
-    except ValidationError as exc:
-        raise ValidationError({"email": "Enter a valid email address, like you@example.com."}) from exc
+    email = _clean_email(email)
+    if email is None:
+        raise ValidationError({"email": "Enter a valid email address, like you@example.com."})
     with transaction.atomic():
         conversation = _locked(conversation.pk)
         if not conversation.is_open:
             raise ConversationClosedError({"conversation": "This conversation is resolved."})
-        conversation.contact_email = email
-        conversation.reply_by_email = conversation.state == ConversationState.WAITING or conversation.email_requested
-        customer = conversation.customer
-        if customer is not None and conversation.customer_verified and not customer.email:
-            customer.email = email
-            customer.save(update_fields=["email"])
-        _message_add(conversation, sender=Sender.SYSTEM, text=f"Thanks! We'll reply to {email} by email.")
-        _save(conversation, "contact_email", "reply_by_email")
+        _contact_email_store(conversation, email)
     return conversation
+
+
+def _clean_email(text: str) -> str | None:
+    email = text.strip().lower()
+    try:
+        validate_email(email)
+    except ValidationError:
+        return None
+    return email
+
+
+def _contact_email_store(conversation: Conversation, email: str) -> Message:
+    """Store a valid `email` on the conversation the caller holds locked; returns the visitor's confirmation."""
+    conversation.contact_email = email
+    conversation.reply_by_email = conversation.state == ConversationState.WAITING or conversation.email_requested
+    customer = conversation.customer
+    if customer is not None and conversation.customer_verified and not customer.email:
+        customer.email = email
+        customer.save(update_fields=["email"])
+    thanks = _message_add(conversation, sender=Sender.SYSTEM, text=f"Thanks! We'll reply to {email} by email.")
+    _save(conversation, "contact_email", "reply_by_email")
+    return thanks
 
 
 # --- Auto-assignment: round-robin among online agents with room ------------------------------------------

@@ -136,5 +136,22 @@ def test_the_email_goes_to_a_verified_customer_without_one(
         assert Customer.objects.get(external_id="cust-5").email == "noor@example.com"
 
 
+def test_an_email_written_in_the_chat_is_taken_when_asked_for(
+    owner_client: Client, widget: Widget, kb: None, tenant: Tenant
+) -> None:
+    _save_hours(owner_client, _tomorrow_only())
+    widget.say("I want to talk to a person")
+    not_yet = widget.say("my address is below")
+    assert not_yet["conversation"]["ask_email"] is True and len(not_yet["messages"]) == 1
+    body = widget.say(" Kim@Example.org ")
+    assert [m["sender"] for m in body["messages"]] == ["visitor", "system"]
+    assert "kim@example.org" in body["messages"][1]["text"] and body["conversation"]["ask_email"] is False
+    with tenant_context(tenant):
+        conversation = Conversation.objects.get()
+    assert (conversation.contact_email, conversation.reply_by_email) == ("kim@example.org", True)
+    later = widget.say("other@example.org")  # no longer asked: an ordinary message
+    assert len(later["messages"]) == 1
+
+
 def test_email_needs_a_conversation_of_this_visitor(widget: Widget) -> None:
     assert widget.post("email/", {"email": "sam@example.com"}).status_code == 404
