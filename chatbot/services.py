@@ -532,14 +532,14 @@ def conversation_hand_back(*, conversation: Conversation) -> Conversation:
 def conversation_contact_email_set(*, conversation: Conversation, email: str) -> Conversation:
     """The visitor's email for a reply by email: stored on the conversation (and on its customer when that
     has none); a waiting conversation stays in the queue marked reply_by_email. Raises for a bad address."""
-    email = _clean_email(email)
-    if email is None:
+    cleaned = _clean_email(email)
+    if cleaned is None:
         raise ValidationError({"email": "Enter a valid email address, like you@example.com."})
     with transaction.atomic():
         conversation = _locked(conversation.pk)
         if not conversation.is_open:
             raise ConversationClosedError({"conversation": "This conversation is resolved."})
-        _contact_email_store(conversation, email)
+        _contact_email_store(conversation, cleaned)
     return conversation
 
 
