@@ -83,6 +83,34 @@ def _ensure_data(args: argparse.Namespace) -> Any:
     return tenant
 
 
+# Dynamic rule segments the run refreshes at its end (created when missing): behaviour, orders, computed features
+# and predictions, so that the refresh stage does the work a real tenant's would.
+RULE_SEGMENTS: dict[str, dict[str, Any]] = {
+    "bench: browsed 7d, no order 7d": {"all": [
+        {"field": "event", "event_type": "product_view", "days": 7, "op": "at_least", "value": 1},
+        {"field": "orders_in_window", "days": 7, "op": "none"}]},
+    "bench: lapsed high value": {"all": [
+        {"field": "revenue", "op": "gte", "value": 150}, {"field": "days_since_last_order", "op": "gt", "value": 90}]},
+    "bench: high churn risk, valuable": {"all": [
+        {"field": "churn_band", "op": "in", "value": ["high"]},
+        {"field": "predicted_value_365d", "op": "gte", "value": 100}]},
+    "bench: support-heavy or unhappy": {"any": [
+        {"field": "support_contacts", "op": "gte", "value": 2}, {"field": "avg_csat", "op": "lte", "value": 2}]},
+}  # fmt: skip
+
+
+def _ensure_rule_segments(tenant: Any) -> None:
+    from personalization.models import RuleSegment
+    from personalization.rules.services import rule_segment_create
+    from tenants.context import tenant_context
+
+    with tenant_context(tenant):
+        existing = set(RuleSegment.objects.values_list("name", flat=True))
+        for name, definition in RULE_SEGMENTS.items():
+            if name not in existing:
+                rule_segment_create(name=name, definition=definition, created_by=None)
+
+
 def _worker(log: Path) -> subprocess.Popen[str]:
     name = f"bench-pipeline-{os.getpid()}@%h"
     cmd = [sys.executable, "-m", "celery", "-A", "cxplatform", "worker", "-Q", "ml", "-c", "1", "-P", "solo",
@@ -138,6 +166,7 @@ def main() -> None:
     _ensure_database(args.database_url)
     _setup(args)
     tenant = _ensure_data(args)
+    _ensure_rule_segments(tenant)
     with open("/proc/loadavg") as fh:
         print(f"load average before: {fh.read().split()[:3]} on {os.cpu_count()} cores (shared machine)")
     log = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-pipeline-worker-{os.getpid()}.log"
@@ -145,7 +174,7 @@ def main() -> None:
     try:
         time.sleep(3)
         for n in range(args.runs):
-            print(f"== training run {n + 1} of {args.runs} on a fresh ml worker (solo pool)")
+            print(f"== training run {n + 1} of {args.runs} on one ml worker (solo pool), started for this bench")
             _report(_run_once(tenant))
     finally:
         worker.terminate()

@@ -26,6 +26,7 @@ import pandas as pd
 from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from threadpoolctl import threadpool_limits
 
 from journeys import bulk
 from personalization.ml import btyd, churn, clusters, gates, rfm
@@ -722,15 +723,17 @@ REASON_MIN_RISK = 0.3  # reasons are worked out (and shown) for medium and high 
 
 def churn_risk_with_reasons(model: churn.ChurnModel, frame: pd.DataFrame) -> pd.DataFrame:
     """Like `churn.churn_score`, but reasons only for customers at medium or high risk: each reason costs a model
-    evaluation per reason group, and nobody reads the reasons of a low risk."""
-    risk = model.estimator.predict_proba(frame[model.feature_names].to_numpy(dtype=float))[:, 1]
-    out = pd.DataFrame({"risk": risk, "band": churn.band_for(risk)}, index=frame.index)
-    out["reasons"] = ""
-    risky = risk >= REASON_MIN_RISK
-    if risky.any():
-        sub = frame[risky]
-        contrib = churn.group_contributions(model, sub, risk[risky])
-        out.loc[risky, "reasons"] = churn.churn_reasons(sub, contrib)
+    evaluation per reason group, and nobody reads the reasons of a low risk. Single-threaded, as training is: on a
+    busy worker, OpenMP threads of the boosted trees wait on each other far longer than they save."""
+    with threadpool_limits(1):
+        risk = model.estimator.predict_proba(frame[model.feature_names].to_numpy(dtype=float))[:, 1]
+        out = pd.DataFrame({"risk": risk, "band": churn.band_for(risk)}, index=frame.index)
+        out["reasons"] = ""
+        risky = risk >= REASON_MIN_RISK
+        if risky.any():
+            sub = frame[risky]
+            contrib = churn.group_contributions(model, sub, risk[risky])
+            out.loc[risky, "reasons"] = churn.churn_reasons(sub, contrib)
     return out
 
 
@@ -880,8 +883,8 @@ def _scores_csv(frame: pd.DataFrame, *, tenant: Tenant, scored_at: datetime) -> 
     for name in SCORE_COLUMNS[2:]:
         if name in ints:
             out[name] = frame[name].round().astype("Int64") if name in frame else pd.array([pd.NA] * n, "Int64")
-        elif name in floats:
-            out[name] = frame[name].astype(float) if name in frame else np.nan
+        elif name in floats:  # 6 decimals are plenty, and half the text (and time) of full precision
+            out[name] = frame[name].astype(float).round(6) if name in frame else np.nan
         elif name == "next_order_date":
             out[name] = pd.to_datetime(frame[name]).dt.strftime("%Y-%m-%d") if name in frame else None
         elif name in ("churn_band", "rfm_segment"):
