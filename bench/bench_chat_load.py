@@ -78,7 +78,7 @@ from tenants.context import tenant_context
 from chatbot.models import Conversation, Message
 tenant = Tenant.objects.get(pk=TENANT)
 out = {"conversations": 0, "visitor_messages": 0, "bot_replies": 0, "duplicates": 0, "out_of_order": 0,
-       "unanswered": 0, "per_visitor": {}}
+       "gaps": 0, "unanswered": 0, "per_visitor": {}}
 with tenant_context(tenant):
     rows = Message.objects.order_by("conversation_id", "id").values_list("conversation_id", "id", "sender", "text",
                                                                            "client_id", "conversation__visitor_id")
@@ -91,7 +91,8 @@ with tenant_context(tenant):
         numbers = [int(t.split("#")[-1]) for t in texts]
         out["visitor_messages"] += len(texts)
         out["duplicates"] += len(numbers) - len(set(numbers))
-        out["out_of_order"] += sum(1 for a, b in zip(numbers, numbers[1:]) if b != a + 1)
+        out["out_of_order"] += sum(1 for a, b in zip(numbers, numbers[1:]) if b <= a)
+        out["gaps"] += sum(1 for a, b in zip(numbers, numbers[1:]) if b > a + 1)  # a send the client saw fail
         for i, m in enumerate(msgs):
             if m[2] == "visitor":
                 if i + 1 < len(msgs) and msgs[i + 1][2] == "bot":
@@ -136,6 +137,8 @@ class Visitor:
         self.errors: list[str] = []
         self.acknowledged = 0
         self.catch_ups = 0
+        self.reconnects = 0
+        self.socket_errors: list[str] = []
 
     async def run(self, client: Any, start: asyncio.Event) -> None:
         from websockets.asyncio.client import connect
@@ -145,57 +148,75 @@ class Visitor:
         self.token = response.json()["visitor"]
         headers["X-CX-Visitor"] = self.token
         ws_url = self.base.replace("http", "ws") + f"/ws/widget/?key={self.key}"
-        async with connect(ws_url, origin=ORIGIN, open_timeout=30, ping_interval=None) as ws:  # type: ignore[arg-type]
-            await ws.send(json.dumps({"type": "hello", "visitor": self.token, "after": 0}))
-            inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        joined = asyncio.Event()
+        current: dict[str, Any] = {"ws": None}
 
-            async def reader() -> None:
-                async for raw in ws:
-                    event = json.loads(raw)
-                    if event.get("kind") == "message":
-                        self.socket_ids.append(event["message"]["id"])
-                        await inbox.put(event["message"])
-                    elif event.get("kind") == "messages":  # catch-up answer to a hello
-                        self.socket_ids.extend(m["id"] for m in event["messages"])
-                        for m in event["messages"]:
-                            await inbox.put(m)
-
-            task = asyncio.create_task(reader())
-            await start.wait()
-            for i in range(self.messages):
-                text = f"{QUESTIONS[(self.n + i) % len(QUESTIONS)]} #{i}"
-                t0 = time.perf_counter()
+        async def reader() -> None:
+            # As cx.js does: on every (re)connect say hello with the last id we have, and read until closed.
+            while True:
                 try:
-                    posted = await client.post(
-                        f"{self.base}/widget/v1/messages/",
-                        json={"text": text, "client_id": f"b{self.n}-{i}"},
-                        headers=headers,
-                    )
-                    self.http_latencies.append(time.perf_counter() - t0)
-                    if posted.status_code != 201:
-                        self.errors.append(f"{posted.status_code} {posted.text[:200]}")
-                        continue
-                    self.acknowledged += 1
-                    mine = posted.json()["messages"][0]["id"]
-                    deadline = time.perf_counter() + 60
-                    while True:  # the bot's reply to this message, over the socket
-                        try:
-                            m = await asyncio.wait_for(inbox.get(), timeout=10)
-                        except TimeoutError:
-                            if time.perf_counter() > deadline:
-                                raise
-                            # As cx.js does: ask for everything after the last id we have (a dropped event).
-                            self.catch_ups += 1
+                    async with connect(ws_url, origin=ORIGIN, open_timeout=30, ping_interval=None) as ws:  # type: ignore[arg-type]
+                        current["ws"] = ws
+                        after = max(self.socket_ids, default=0)
+                        await ws.send(json.dumps({"type": "hello", "visitor": self.token, "after": after}))
+                        joined.set()
+                        async for raw in ws:
+                            event = json.loads(raw)
+                            if event.get("kind") == "message":
+                                self.socket_ids.append(event["message"]["id"])
+                                await inbox.put(event["message"])
+                            elif event.get("kind") == "messages":  # catch-up answer to a hello
+                                self.socket_ids.extend(m["id"] for m in event["messages"])
+                                for m in event["messages"]:
+                                    await inbox.put(m)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # closed or refused: reconnect, like the widget
+                    self.reconnects += 1
+                    self.socket_errors.append(repr(exc)[:120])
+                current["ws"] = None
+                await asyncio.sleep(0.5)
+
+        task = asyncio.create_task(reader())
+        await joined.wait()
+        await start.wait()
+        for i in range(self.messages):
+            text = f"{QUESTIONS[(self.n + i) % len(QUESTIONS)]} #{i}"
+            t0 = time.perf_counter()
+            try:
+                posted = await client.post(
+                    f"{self.base}/widget/v1/messages/",
+                    json={"text": text, "client_id": f"b{self.n}-{i}"},
+                    headers=headers,
+                )
+                self.http_latencies.append(time.perf_counter() - t0)
+                if posted.status_code != 201:
+                    self.errors.append(f"{posted.status_code} {posted.text[:200]}")
+                    continue
+                self.acknowledged += 1
+                mine = posted.json()["messages"][0]["id"]
+                deadline = time.perf_counter() + 60
+                while True:  # the bot's reply to this message, over the socket
+                    try:
+                        m = await asyncio.wait_for(inbox.get(), timeout=10)
+                    except TimeoutError:
+                        if time.perf_counter() > deadline:
+                            raise
+                        # As cx.js does: ask for everything after the last id we have (a dropped event).
+                        self.catch_ups += 1
+                        ws = current["ws"]
+                        if ws is not None:
                             after = max(self.socket_ids, default=0)
                             await ws.send(json.dumps({"type": "hello", "visitor": self.token, "after": after}))
-                            continue
-                        if m["sender"] == "bot" and m["id"] > mine:
-                            break
-                    self.latencies.append(time.perf_counter() - t0)
-                except Exception as exc:
-                    self.errors.append(repr(exc)[:200])
-            await asyncio.sleep(1.0)  # let the last publishes arrive before closing
-            task.cancel()
+                        continue
+                    if m["sender"] == "bot" and m["id"] > mine:
+                        break
+                self.latencies.append(time.perf_counter() - t0)
+            except Exception as exc:
+                self.errors.append(repr(exc)[:200])
+        await asyncio.sleep(1.0)  # let the last publishes arrive before closing
+        task.cancel()
 
 
 async def drive(base: str, key: str, visitors: int, messages: int) -> tuple[float, list[Visitor]]:
@@ -233,6 +254,9 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1, help="torch threads per worker for the embedding model")
+    parser.add_argument(
+        "--batch-ms", type=float, default=0.0, help="CX_BOT_BATCH_MS: share embedding calls between concurrent replies"
+    )
     parser.add_argument("--lexical", action="store_true", help="Switch the embedding model off (lexical bot)")
     parser.add_argument("--port", type=int, default=8771)
     parser.add_argument("--keep", action="store_true")
@@ -243,6 +267,7 @@ def main() -> int:
            "REDIS_URL": os.environ.get("REDIS_URL", DEFAULT_REDIS), "DEBUG": "false", "LOG_LEVEL": "WARNING",
            "WIDGET_RATE_PER_IP": "100000000/min", "WIDGET_RATE_PER_VISITOR": "100000/min",
            "CX_BOT_EMBEDDINGS": "false" if args.lexical else "true", "CX_BOT_TORCH_THREADS": str(args.threads),
+           "CX_BOT_BATCH_MS": str(args.batch_ms),
            "DB_POOL": "true", "DB_POOL_MAX_SIZE": os.environ.get("DB_POOL_MAX_SIZE", "16"),
            "DB_POOL_TIMEOUT": "120",
            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "CX_TASKS_INLINE": "true"}  # fmt: skip
@@ -294,18 +319,22 @@ def main() -> int:
     lost = max(0, acknowledged - check["visitor_messages"])
     result = {
         "visitors": args.visitors, "messages_each": args.messages, "workers": args.workers,
-        "torch_threads": args.threads, "engine": engine, "seconds": round(elapsed, 2),
+        "torch_threads": args.threads, "batch_ms": args.batch_ms, "engine": engine, "seconds": round(elapsed, 2),
         "visitor_messages_per_s": round(rate, 1), "reply_p50_ms": round(pct(latencies, 0.5)),
         "reply_p99_ms": round(pct(latencies, 0.99)), "http_p50_ms": round(pct(http, 0.5)),
         "http_p99_ms": round(pct(http, 0.99)), "errors": len(errors),
         "stored_visitor_messages": check["visitor_messages"],
         "lost": lost, "duplicates": check["duplicates"], "out_of_order": check["out_of_order"],
         "unanswered": check["unanswered"], "undelivered_over_socket": undelivered,
-        "catch_up_requests": sum(v.catch_ups for v in crowd),
+        "catch_up_requests": sum(v.catch_ups for v in crowd), "gaps_after_failed_sends": check["gaps"],
+        "socket_reconnects": sum(v.reconnects for v in crowd),
         "targets": {"visitor_messages_per_s": TARGET_RATE, "reply_p99_ms": TARGET_P99_MS},
     }  # fmt: skip
     if errors:
         print("first errors:", errors[:3])
+    socket_errors = [e for v in crowd for e in v.socket_errors]
+    if socket_errors:
+        print(f"{len(socket_errors)} socket drops (reconnected), first:", socket_errors[:3])
     print(json.dumps(result, indent=2))
     print(
         f"{rate:.0f} visitor messages/s (target >= {TARGET_RATE}); bot reply over the socket p50 "

@@ -47,7 +47,11 @@ def bot_embedder() -> Embedder | None:
     """The process-wide sentence embedder per settings, or None (lexical matching only)."""
     if not getattr(settings, "CX_BOT_EMBEDDINGS", True):
         return None
-    return get_embedder(getattr(settings, "CX_BOT_MODEL", "") or None, getattr(settings, "CX_BOT_TORCH_THREADS", None))
+    return get_embedder(
+        getattr(settings, "CX_BOT_MODEL", "") or None,
+        getattr(settings, "CX_BOT_TORCH_THREADS", None),
+        float(getattr(settings, "CX_BOT_BATCH_MS", 0.0) or 0.0),
+    )
 
 
 def bot_engine_info() -> EngineInfo:

@@ -260,6 +260,8 @@ CX_BOT_EMBEDDINGS = env.bool("CX_BOT_EMBEDDINGS", default=True)
 CX_BOT_MODEL = env.str("CX_BOT_MODEL", default="")
 # torch intra-op threads for the embedding model in this process (0 = torch's default).
 CX_BOT_TORCH_THREADS = env.int("CX_BOT_TORCH_THREADS", default=0) or None
+# Concurrent bot replies of a process share embedding-model calls, the first waiting this long (ms; 0 = off).
+CX_BOT_BATCH_MS = env.float("CX_BOT_BATCH_MS", default=0.0)
 # Task modules outside `<app>/tasks.py` that the worker must import.
 CELERY_IMPORTS = ["chatbot.knowledge", "tenants.webhooks"]
 # Webhook delivery: request timeout (s), attempts before giving up, first retry delay (s, doubles).

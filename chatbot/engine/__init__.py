@@ -3,6 +3,7 @@ articles, store it with `to_bytes()`, load it with `KnowledgeIndex.from_bytes()`
 
 from .embeddings import (
     HUB_MODEL_NAME,
+    BatchingEmbedder,
     Embedder,
     EngineInfo,
     SentenceTransformerEmbedder,
@@ -20,6 +21,7 @@ __all__ = [
     "HUB_MODEL_NAME",
     "Action",
     "Article",
+    "BatchingEmbedder",
     "Decision",
     "Embedder",
     "EngineInfo",
