@@ -104,7 +104,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Redis: broker, cache, channel layer ---------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {"default": {"BACKEND": "cxplatform.cache.RedisCache", "LOCATION": REDIS_URL}}  # reuses its clients
     # redis-py 8 times socket reads out after 5 s, exactly channels_redis's blocking-receive period: without a
     # longer timeout idle sockets die with "Timeout reading from" after a few seconds.
     # Each process's pool raises (not waits) past max_connections; sockets joining groups in bursts need room.
@@ -183,7 +183,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "tenants.api.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "tenants.api.filters.FilterBackend",  # django-filter, skipped when nothing is filtered
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -143,6 +143,8 @@ class ApiKey(TenantOwnedModel):
     created = models.DateTimeField(default=now)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # Not a column: the cache generation this copy was read under (tenants.services.api_key_authenticate).
+    cache_gen = ""
 
     class Meta(TenantOwnedModel.Meta):
         indexes = [models.Index(fields=["tenant", "-created"], name="apikey_tenant_created_idx")]

@@ -195,13 +195,15 @@ def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
             cache.set(entry_key, (gen, key), _api_key_cache_seconds())
     if key is None or not hmac.compare_digest(key.key_hash, _sha256(raw_key)) or key.revoked_at is not None:
         return None
+    key.cache_gen = gen
     return key
 
 
 def api_key_touch(*, api_key: ApiKey) -> None:
     """Record use, at most once a minute per key, so a busy key does not write on every request.
 
-    Never writes the key back to the cache: the copy in hand may have been revoked meanwhile."""
+    The copy in hand may have been revoked meanwhile: it goes back to the cache under the generation
+    it was read with, so after a revocation it is stale on arrival and never served."""
     now = timezone.now()
     last = api_key.last_used_at
     if last is not None and (now - last).total_seconds() <= API_KEY_TOUCH_SECONDS:
@@ -209,7 +211,8 @@ def api_key_touch(*, api_key: ApiKey) -> None:
     api_key.last_used_at = now
     if cache.add(f"cx:apikey-used:{api_key.prefix}", 1, API_KEY_TOUCH_SECONDS):  # one writer per minute
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
-        cache.delete(_api_key_cache_keys(api_key.prefix)[0])  # reloaded with the new time
+        entry_key = _api_key_cache_keys(api_key.prefix)[0]
+        cache.set(entry_key, (api_key.cache_gen, api_key), _api_key_cache_seconds())
 
 
 # --- Team and invitations ---------------------------------------------------------------------

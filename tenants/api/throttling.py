@@ -12,7 +12,7 @@ import math
 import time
 from typing import Any
 
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache
 from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
@@ -25,8 +25,8 @@ def _count_hit(key: str, ttl: int) -> tuple[int, int]:
     starts with the key's first hit; otherwise windows are aligned to the clock).
 
     Returns the new count and the seconds left in the window."""
-    if isinstance(cache, RedisCache) or isinstance(getattr(cache, "_wrapped", None), RedisCache):
-        backend: Any = getattr(cache, "_wrapped", cache)
+    if isinstance(caches["default"], RedisCache):  # not `cache`: a proxy, never an instance of it
+        backend: Any = caches["default"]
         full_key = backend.make_and_validate_key(key)
         client = backend._cache.get_client(full_key, write=True)
         pipe = client.pipeline(transaction=False)

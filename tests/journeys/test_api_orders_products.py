@@ -148,8 +148,8 @@ def test_order_list_query_count_is_constant(
             order = OrderFactory(customer=CustomerFactory())
             OrderLineFactory.create_batch(3, order=order, product=product)
     api_client.get("/api/v1/orders/")
-    # key lookup, count, orders with customers, lines with products
-    with django_assert_num_queries(api_queries(4)):
+    # key lookup, orders with customers, lines with products (a page that is not full needs no COUNT)
+    with django_assert_num_queries(api_queries(3)):
         response = api_client.get("/api/v1/orders/")
     assert len(response.json()["results"]) == 20
     assert all(len(o["lines"]) == 3 for o in response.json()["results"])
@@ -159,5 +159,5 @@ def test_product_list_query_count(api_client: APIClient, tenant: Tenant, django_
     with tenant_context(tenant):
         ProductFactory.create_batch(25)
     api_client.get("/api/v1/products/")
-    with django_assert_num_queries(api_queries(3)):
+    with django_assert_num_queries(api_queries(2)):  # key lookup, page (not full: no COUNT)
         assert api_client.get("/api/v1/products/").json()["count"] == 25

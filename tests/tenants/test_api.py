@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
+from django.conf import settings
+from django.core.cache import caches
 from django.test import Client
 from rest_framework.test import APIClient
 
 from tenants.api import throttling
 from tenants.api.throttling import ApiKeyRateThrottle
 from tenants.context import tenant_context
-from tenants.models import ApiKey, Tenant, User
+from tenants.models import ApiKey, Job, Tenant, User
 from tenants.services import api_key_revoke, tenant_update
 
 
@@ -111,6 +114,36 @@ def test_throttling_without_redis_retries_after_the_rest_of_the_window(
     assert api_client.get("/api/v1/tenant/")["Retry-After"] == "15"
     clock.now += 15
     assert api_client.get("/api/v1/tenant/").status_code == 200  # a new window
+
+
+@pytest.mark.skipif(not settings.REDIS_URL, reason="the Redis counter needs REDIS_URL")
+def test_throttling_with_redis_counts_in_redis_with_its_ttl(
+    api_client: APIClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ApiKeyRateThrottle, "THROTTLE_RATES", {"api_key": "3/min"})
+    assert [api_client.get("/api/v1/tenant/").status_code for _ in range(4)] == [200, 200, 200, 429]
+    backend = caches["default"]
+    key = backend.make_and_validate_key(f"throttle_api_key_key{api_client.api_key.prefix}")  # type: ignore[attr-defined]
+    client = backend._cache.get_client(key)  # type: ignore[attr-defined]
+    assert int(client.get(key)) == 4
+    assert abs(int(api_client.get("/api/v1/tenant/")["Retry-After"]) - client.ttl(key)) <= 1
+
+
+def test_a_first_page_that_is_not_full_needs_no_count_query(
+    api_client: APIClient, tenant: Tenant, django_assert_num_queries: Any
+) -> None:
+    with tenant_context(tenant):
+        Job.objects.bulk_create([Job(tenant=tenant, kind=f"k{i}") for i in range(3)])
+    api_client.get("/api/v1/jobs/")  # warm-up: the key is cached
+    with django_assert_num_queries(1):  # the page alone: it holds everything, so it is the count
+        body = api_client.get("/api/v1/jobs/").json()
+    assert (body["count"], body["next"], len(body["results"])) == (3, None, 3)
+    with django_assert_num_queries(2):  # a full page: only COUNT tells whether more follow
+        body = api_client.get("/api/v1/jobs/?page_size=2").json()
+    assert body["count"] == 3 and body["next"].endswith("page=2&page_size=2")
+    last = api_client.get("/api/v1/jobs/?page=2&page_size=2").json()
+    assert (last["count"], len(last["results"]), last["next"]) == (3, 1, None)
+    assert api_client.get("/api/v1/jobs/?page=3&page_size=2").status_code == 404
 
 
 def test_body_over_the_limit_is_413(api_client: APIClient, settings: pytest.FixtureRequest) -> None:
