@@ -133,9 +133,12 @@ def _diff_postgresql(segment: RuleSegment, matched_sql: str, params: list[Any], 
         # segment size, hash joins are linear. Only for this statement, inside the caller's transaction.
         # (On an error the savepoint rolls back and takes the setting with it.)
         cursor.execute("SET LOCAL enable_nestloop = off")
+        # JIT-compiling these one-second scans costs about 0.4 s each (measured at 100,000 customers) for no gain.
+        cursor.execute("SET LOCAL jit = off")
         cursor.execute(sql, [*params, t, sg, t, sg, now, t, sg])
         added, removed, members = cursor.fetchone()
         cursor.execute("SET LOCAL enable_nestloop TO DEFAULT")
+        cursor.execute("SET LOCAL jit TO DEFAULT")
     return added, removed, members
 
 
