@@ -12,6 +12,7 @@ from chatbot.models import OPEN_STATES, Conversation, ConversationState, Message
 from journeys.models import Customer, Feedback, Order
 from journeys.selectors import customer_orders, customer_summary, customer_timeline
 from personalization.models import ClusterLabel, CustomerScore, RuleSegment
+from personalization.rules.selectors import customer_rule_segments
 from personalization.selectors import customer_score
 from tenants.context import all_tenants
 from tenants.models import User, WidgetKey
@@ -123,7 +124,7 @@ def customer_predictions(*, customer: Customer) -> CustomerPredictions:
     cluster = None
     if score is not None and score.cluster is not None:
         cluster = ClusterLabel.objects.filter(cluster_id=score.cluster).first()
-    segments = list(RuleSegment.objects.filter(members__customer=customer).order_by("name", "pk").distinct())
+    segments = list(customer_rule_segments(customer_id=customer.pk))
     return CustomerPredictions(score=score, cluster=cluster, rule_segments=segments)
 
 
