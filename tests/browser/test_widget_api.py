@@ -296,3 +296,34 @@ def test_inbox_beeps_and_notifies_for_new_waiting_conversations_with_a_remembere
     _off_loop(demo, lambda: visitor_message_post(visitor_id="cxw_third", text="talk to a person please"))
     agent.wait_for_function("() => window.__beeps === 1 && window.__notes.length === 1")
     inbox_ctx.close()
+
+
+def test_inbox_context_panel_shows_predictions(
+    browser: Any, app_server: AppServer, demo: Tenant, agent_user: User
+) -> None:
+    from personalization.models import ClusterLabel, CustomerScore, RuleSegment, SegmentMember
+
+    with tenant_context(demo):
+        ada = Customer.objects.create(external_id="ada", name="Ada Lovelace", email="ada@example.com")
+        CustomerScore.objects.create(
+            customer=ada, orders=7, historic_value=410.0, predicted_value_365d=1234.5, churn_risk=0.81,
+            churn_band="high", reasons=["no order for 120 days", "usually orders every 30 days"],
+            r_score=1, f_score=4, m_score=5, rfm_segment="At risk", cluster=2,
+        )  # fmt: skip
+        ClusterLabel.objects.create(cluster_id=2, name="Weekend espresso fans", description="buys on weekends")
+        club = RuleSegment.objects.create(name="Coffee club", definition={})
+        SegmentMember.objects.create(segment=club, customer=ada)
+        conversation = Conversation.objects.create(customer=ada, visitor_id="cxw_ada", state="waiting")
+        Message.objects.create(conversation=conversation, sender="visitor", text="Where is my parcel?")
+    _, inbox_ctx = _contexts(browser, app_server, agent_user)
+    agent = inbox_ctx.new_page()
+    agent.set_default_timeout(20_000)
+    agent.goto(f"/inbox/{conversation.pk}/")
+    panel = agent.locator(".context-predictions")
+    panel.wait_for()
+    text = panel.inner_text()
+    for expected in ("At risk (R1 F4 M5)", "Weekend espresso fans", "1234.50", "High", "81%", "no order for 120 days"):
+        assert expected in text
+    assert panel.get_by_role("link", name="Coffee club").is_visible()
+    screenshot(agent, "chat-inbox-context-predictions")
+    inbox_ctx.close()
