@@ -93,7 +93,7 @@
     ".ask label{display:block;font-weight:600;margin-bottom:6px;} .ask .row{display:flex;gap:8px;}",
     ".ask input{flex:1;border:1px solid #c9cedb;border-radius:8px;padding:6px 8px;height:34px;background:#fff;display:block;}",
     ".sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap;}",
-    "@media (max-width:480px){.panel{right:0;bottom:0;width:100vw;height:100vh;height:100dvh;max-height:none;border-radius:0;}.launcher{right:14px;bottom:14px;}}"
+    "@media (max-width:480px){.panel{right:0;bottom:0;width:100vw;height:100vh;height:100dvh;max-height:none;border-radius:0;}.launcher{right:14px;bottom:14px;}.panel.open~.launcher{display:none;}}"
   ].join("\n");
 
   function el(tag, cls, text) {

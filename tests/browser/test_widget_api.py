@@ -201,6 +201,16 @@ def test_mobile_layout_at_375px(browser: Any, app_server: AppServer, demo: Tenan
     form = _widget(page).locator(".form").bounding_box()
     assert form is not None and form["y"] + form["height"] <= 740 and form["width"] == 375  # reply box on screen
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 375  # no horizontal scroll
+    # Full screen, the panel's own close button replaces the launcher, which would cover the Send button.
+    assert not launcher.is_visible()
+    covering = _shadow(
+        page, "(b => r.elementFromPoint(b.x + b.width / 2, b.y + b.height / 2))(r.querySelector('.send')"
+        ".getBoundingClientRect()).className",
+    )  # fmt: skip
+    assert covering == "send"
+    _widget(page).get_by_role("button", name="Close chat").click()
+    assert launcher.is_visible()
+    launcher.click()
     screenshot(page, "chat-widget-mobile-375")
     context.close()
     site.close()
