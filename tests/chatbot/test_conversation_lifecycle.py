@@ -4,6 +4,7 @@ an agent taking over directly counting as a handoff, and the waiting list oldest
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -101,3 +102,23 @@ def test_the_waiting_list_is_oldest_handoff_first(widget_key: WidgetKey, kb: Non
     listed = [int(x) for x in re.findall(r'class="conv-item[^"]*" data-id="(\d+)"', html)]
     assert listed == by_handoff
     assert html.count("waiting ") >= 3  # each shows how long it has waited
+
+
+def test_widget_endpoints_do_not_query_more_as_the_conversation_grows(widget: Widget, kb: None) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries(fn: Any) -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            fn()
+        return len(ctx.captured_queries)
+
+    widget.say("Which payment methods do you accept?")
+    short = queries(lambda: widget.say("How long does shipping take?"))
+    after_short = queries(lambda: widget.post("messages/after/", {"after": 0}))
+    for text in ("Can I return a product?", "How do I pause my coffee subscription?", "thanks", "hello") * 2:
+        widget.say(text)
+    body = widget.say("Which payment methods do you accept?")
+    assert body["conversation"]["state"] == "bot"  # still with the bot, answering
+    assert queries(lambda: widget.say("How long does shipping take?")) == short
+    assert queries(lambda: widget.post("messages/after/", {"after": 0})) == after_short
