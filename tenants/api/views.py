@@ -39,6 +39,9 @@ class MembershipViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
         return Membership.objects.select_related("user")
 
 
+JOB_COLUMNS = [field.name for field in Job._meta.concrete_fields]
+
+
 class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
     """Background jobs of the tenant, newest first. Poll one to follow its progress."""
 
@@ -50,7 +53,8 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedV
     ordering = ["-created"]
 
     def scoped_queryset(self) -> QuerySet[Any]:
-        return Job.objects.select_related("created_by")
+        # Only the creator's email is shown; whole user rows would cost as much as the jobs themselves.
+        return Job.objects.select_related("created_by").only(*JOB_COLUMNS, "created_by__email")
 
     @extend_schema(request=None, responses={202: JobSerializer})
     @action(detail=False, methods=["post"], url_path="audit-log-export")
