@@ -31,6 +31,10 @@ def test_build_nested_segment_with_live_count(page, live_server, world: World, o
     # 1. viewed a product in the last 7 days
     page.get_by_role("button", name="+ Condition").click()
     first = page.locator(".rb-cond").nth(0)
+    offered = set(first.get_by_label("Field").locator("option").all_inner_texts())
+    features = {"Tenure (days)", "Average days between orders", "Events in the last 30 days", "Support contacts",
+                "CSAT average"}  # fmt: skip
+    assert features <= offered, features - offered
     first.get_by_label("Field").select_option("event")
     first.get_by_label("Event type").select_option("product_view")
     first.get_by_label("Operator").select_option("at_least")
