@@ -13,7 +13,8 @@ sku, orders by order_id with their lines replaced; nothing is duplicated.
 Memory stays flat whatever the file's size: rows are read and written a chunk at a time (about 1% of
 the file, at most CHUNK_ROWS rows), and the orders an import has touched are remembered in a temporary
 table of the database (_OrderLedger), not in the worker. Progress is the share of the file's bytes
-processed, reported after each chunk.
+processed, reported after each chunk. As an import grows a table 4-fold, it refreshes the planner's
+statistics (see _Importer.grown).
 
 Accepted: UTF-8 with or without BOM, comma/semicolon/tab delimiters, ISO 8601 dates with or without an
 offset (without one, the business's time zone), decimal commas ("12,50"), yes/no/true/false/1/0.
@@ -52,7 +53,7 @@ CHUNK_ROWS = 20000
 CHUNK_MIN_BYTES = 256 * 1024  # and about 1% of the file: the granularity of progress
 MAX_ERRORS_KEPT = 1000  # in the job result; the downloadable report has all of them
 MAX_CELL = 10000
-ANALYZE_FIRST = 5000  # orders stored before the import first refreshes the planner's statistics
+ANALYZE_FIRST = 5000  # rows stored before an import first refreshes the planner's statistics
 MAX_PENDING_TOUCHES = 100_000  # customers whose last-seen update waits for the end of the import
 
 REQUIRED = {
@@ -222,9 +223,23 @@ class _Importer:
         self.report, self.tz = report, tz
         self.tenant_id = current_tenant().pk
         self.currency = current_tenant().currency
+        self.stored_rows, self.analyze_at = 0, ANALYZE_FIRST
 
     def chunk(self, rows: list[Row]) -> None:
         raise NotImplementedError
+
+    def grown(self, stored: int, *tables: str) -> None:
+        """Count rows stored; each time they grow 4-fold (from ANALYZE_FIRST), refresh the planner's statistics
+        of `tables`. A tenant's first big import otherwise runs on statistics that say it has none of these
+        rows, and the planner scans all of them for every chunk's look-ups: quadratic time, here and in the
+        import that follows (orders look up the customers imported just before). PostgreSQL only; a role
+        that may not analyze a table gets a warning, not an error."""
+        self.stored_rows += stored
+        if self.stored_rows < self.analyze_at or connection.vendor != "postgresql":
+            return
+        self.analyze_at *= 4
+        with bulk.pg_cursor() as cursor:
+            cursor.execute(f"ANALYZE {', '.join(tables)}")
 
     def finish(self) -> None:
         """Called after the last chunk."""
@@ -347,6 +362,7 @@ class CustomerImporter(_Importer):
             update=update,
         )
         report.stored += len(rows_out)
+        self.grown(len(rows_out), Customer._meta.db_table)
 
 
 class ProductImporter(_Importer):
@@ -504,14 +520,6 @@ class _OrderLedger:
             for table in (self.ORDERS, self.PRIOR_ORDERS, self.PRIOR_LINES):
                 cursor.execute(f"DROP TABLE IF EXISTS {table}")
 
-    def analyze(self) -> None:
-        """Refresh the planner's statistics of the tables this import grows. A tenant's first big import
-        otherwise runs on statistics that say it has no orders, and the planner scans all of them for
-        every chunk's look-ups (quadratic time). A role that may not analyze gets a warning, not an error."""
-        if self.pg:
-            with self._cursor() as cursor:
-                cursor.execute(f"ANALYZE {Order._meta.db_table}, {OrderLine._meta.db_table}, {self.ORDERS}")
-
     def lookup(self, external_ids: list[str]) -> dict[str, _Touched]:
         if not external_ids:
             return {}
@@ -590,7 +598,6 @@ class OrderImporter(_Importer):
     def __init__(self, report: ImportReport, tz: tzinfo) -> None:
         super().__init__(report, tz)
         self.ledger = _OrderLedger(self.tenant_id)
-        self.stored_orders, self.analyze_at = 0, ANALYZE_FIRST  # statistics refreshed as the orders grow 4-fold
         self.products: dict[str, tuple[int, Decimal]] = {}
         self.statuses = set(OrderStatus.values)
         # Files repeat the same few quantities and prices: each distinct text is parsed once.
@@ -753,10 +760,7 @@ class OrderImporter(_Importer):
                 report.stored += len(order.rows)
             bulk.insert(OrderLine, columns=LINE_COLUMNS, rows=lines)
             self.ledger.record(marks)
-        self.stored_orders += len(good)
-        if self.stored_orders >= self.analyze_at:
-            self.ledger.analyze()
-            self.analyze_at *= 4
+        self.grown(len(good), Order._meta.db_table, OrderLine._meta.db_table, self.ledger.ORDERS)
         if len(self.spans) >= MAX_PENDING_TOUCHES:
             self.finish()
 
