@@ -24,6 +24,8 @@ from django.db.models import (
     Case,
     CharField,
     Count,
+    DecimalField,
+    ExpressionWrapper,
     F,
     FloatField,
     Func,
@@ -305,6 +307,8 @@ class Compiler:
             if c.op == "includes_all":
                 return Q(*[_customers_in(lines.filter(product__category=cat), "order__customer_id") for cat in c.value])
             return _customers_in(lines.filter(product__category__in=c.value), "order__customer_id")
+        if key == "category_share":
+            return self.category_share(c)
         if key == "event":
             events = Event.objects.filter(type=c.params["event_type"])
             if "event_name" in c.params:
@@ -345,6 +349,25 @@ class Compiler:
             guarded = Case(When(Q(Exact(jtype, "string")), then=text), default=Value(None), output_field=CharField())
             return _truth(_date_text_compare(guarded, c.op, c.value, self.ctx))
         return _truth(_compare(text, "text", c.op, c.value, self.ctx))
+
+    def category_share(self, c: Condition) -> Q:
+        """The category's share of the customer's revenue order lines (quantity x unit price), in one grouped pass;
+        customers without order lines have no share (they match no comparison, and every NOT of one)."""
+        amount = ExpressionWrapper(F("quantity") * F("unit_price"), output_field=DecimalField())
+        in_category = Case(
+            When(product__category=c.params["category"], then=amount), default=Value(0), output_field=DecimalField()
+        )
+        grouped = (
+            OrderLine.objects.filter(order__status__in=REVENUE_STATUSES)
+            .order_by()
+            .values("order__customer_id")
+            .annotate(_total=Sum(amount), _in=Sum(in_category))
+            .filter(_total__gt=0)
+            .annotate(_v=Cast(F("_in"), FloatField()) / Cast(F("_total"), FloatField()))
+        )
+        if c.op == "is_set":
+            return _customers_in(grouped, "order__customer_id")
+        return _customers_in(grouped.filter(_compare(F("_v"), "number", c.op, c.value, self.ctx)), "order__customer_id")
 
     def _having(self, c: Condition, name: str) -> tuple[Any, Q] | None:
         """(aggregate, HAVING condition on `name`) when `c` is a semi-join over the customers' grouped orders,

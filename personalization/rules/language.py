@@ -125,6 +125,8 @@ FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("first_order_at", "First order", "Orders", "date", "", True),
     FieldSpec("last_order_at", "Last order", "Orders", "date", "", True),
     FieldSpec("categories_bought", "Categories bought", "Orders", "set", "product categories ever ordered"),
+    FieldSpec("category_share", "Share of spend in a category", "Orders", "number",
+              "0 to 1: the category's part of the customer's order lines", True, ("category",)),
     FieldSpec("event", "Did an event", "Behaviour", "count", "how many times, optionally within the last N days",
               params=("event_type", "event_name", "properties", "days")),
     FieldSpec("orders_in_window", "Placed orders", "Behaviour", "count", "orders within the last N days",
@@ -169,6 +171,7 @@ class Catalog:
     clusters: Mapping[int, str] = dc_field(default_factory=dict)  # stable cluster id -> name
     churn_bands: tuple[str, ...] = ("low", "medium", "high")
     rfm_segments: tuple[str, ...] = RFM_SEGMENTS
+    categories: tuple[str, ...] = ()  # the tenant's product categories, offered by the builder
 
     def choices(self, key: str) -> list[tuple[Any, str]]:
         if key == "churn_band":
@@ -181,6 +184,8 @@ class Catalog:
             return sorted(self.segments.items(), key=lambda kv: kv[1].lower())
         if key == "event_type":
             return [(t, t.replace("_", " ").capitalize()) for t in self.event_types]
+        if key == "category":
+            return [(c, c) for c in self.categories]
         return []
 
 
@@ -372,6 +377,14 @@ class _Parser:
                         ok = False
                 if props:
                     params["properties"] = dict(props)
+        if spec.key == "category_share":
+            category = data.get("category")
+            if not isinstance(category, str) or not category.strip() or len(category) > 200:
+                self.fail(path, f"The category of \"{spec.label}\" must be a product category (text of at most 200 "
+                          f"characters), got {_describe(category)}.")  # fmt: skip
+                ok = False
+            else:
+                params["category"] = category.strip()
         if "days" in spec.params:
             days = data.get("days")
             required = spec.key == "orders_in_window"
@@ -578,6 +591,8 @@ def _condition_words(c: Condition, catalog: Catalog) -> str:
         return f"{subject}{window}: {times}"
     if c.field == "attribute":
         subject = f"attribute “{c.params['path']}”"
+    elif c.field == "category_share":
+        subject = f"share of spend in “{c.params['category']}”"
     else:
         subject = spec.label.lower() if spec.group != "Profile" or c.field != "email" else "email"
     if c.op in ("in_last_days", "more_than_days_ago"):

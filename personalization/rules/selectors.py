@@ -27,6 +27,9 @@ def rule_catalog(*, segments: list[RuleSegment] | None = None) -> Catalog:
         event_types=tuple(EventType.values),
         segments=names,
         clusters={c.cluster_id: c.display_name for c in ClusterLabel.objects.all()},
+        categories=tuple(
+            Product.objects.exclude(category="").order_by("category").values_list("category", flat=True).distinct()
+        ),
     )
 
 
@@ -83,10 +86,9 @@ def segments_referring_to(*, segment: RuleSegment) -> list[RuleSegment]:
 
 def builder_catalog() -> dict[str, Any]:
     """The catalog as the builder's script reads it, with the tenant's product categories as suggestions."""
-    data = catalog_json(rule_catalog(), predictions=True)
-    data["categories"] = list(
-        Product.objects.exclude(category="").values_list("category", flat=True).distinct().order_by("category")[:200]
-    )
+    catalog = rule_catalog()
+    data = catalog_json(catalog, predictions=True)
+    data["categories"] = list(catalog.categories[:200])
     data["scored"] = CustomerScore.objects.exists()
     return data
 

@@ -124,6 +124,10 @@
       const props = Object.entries(data.properties || {}).map(([k, v]) => k + "=" + v).join(", ");
       params.append(input("text", props, "Event properties (optional)", { placeholder: "sku=COF", class: "rb-props", size: 10 }));
     }
+    if (f.key === "category_share") {
+      const categories = catalog.categories.map((c) => [c, c]);
+      params.append(select(categories, data.category || catalog.categories[0] || "", "Category", "rb-category"));
+    }
     if (f.params.includes("days")) {
       const required = f.key === "orders_in_window";
       tail.append(el("span", { class: "muted", text: required ? "in the last" : "in the last (optional)" }));
@@ -213,6 +217,7 @@
         }
       }
     }
+    if (f.key === "category_share") out.category = condEl.querySelector(".rb-category").value;
     const days = condEl.querySelector(".rb-days");
     if (days && days.value !== "") out.days = Number(days.value);
     const kind = pick(condEl, ".rb-value").dataset.kind;

@@ -33,7 +33,7 @@ def test_build_nested_segment_with_live_count(page, live_server, world: World, o
     first = page.locator(".rb-cond").nth(0)
     offered = set(first.get_by_label("Field").locator("option").all_inner_texts())
     features = {"Tenure (days)", "Average days between orders", "Events in the last 30 days", "Support contacts",
-                "CSAT average"}  # fmt: skip
+                "CSAT average", "Share of spend in a category"}  # fmt: skip
     assert features <= offered, features - offered
     first.get_by_label("Field").select_option("event")
     first.get_by_label("Event type").select_option("product_view")
@@ -95,3 +95,16 @@ def test_build_nested_segment_with_live_count(page, live_server, world: World, o
     page.goto("/segments/rules/")
     expect(page.get_by_role("link", name="Browsed this week, no order")).to_be_visible()
     screenshot(page, "rule-segment-list")
+
+    # a computed feature with its own parameter: the share of spend in a category
+    page.get_by_role("link", name="New segment").first.click()
+    expect(count).to_have_text("4")
+    page.get_by_role("button", name="+ Condition").click()
+    cond = page.locator(".rb-cond").nth(0)
+    cond.get_by_label("Field").select_option("category_share")
+    cond.get_by_label("Category").select_option("Coffee")
+    cond.get_by_label("Operator").select_option("gt")
+    cond.get_by_label("Value").fill("0.5")
+    expect(count).to_have_text("1")  # Ana: 40 of her 60 on coffee
+    cond.get_by_label("Category").select_option("Equipment")
+    expect(count).to_have_text("1")  # Bob

@@ -13,7 +13,8 @@ from django.test import Client
 from journeys.models import Customer, Event, Feedback
 from personalization import services
 from personalization.models import CustomerScore, SegmentMember
-from personalization.rules.language import FIELDS_BY_KEY, TYPE_OPS
+from personalization.rules.language import FIELDS_BY_KEY, TYPE_OPS, DefinitionError, describe
+from personalization.rules.selectors import definition_parse, rule_catalog
 from personalization.rules.services import rule_segment_create
 from tenants.context import tenant_context
 from tests.personalization.rules.conftest import World
@@ -141,3 +142,36 @@ def test_customer_page_lists_the_customers_rule_segments(scored: World, owner_cl
     assert "CSAT fans" in bob.split('id="rule-segments-h"')[1] and "Chatty" not in bob
     cy = unescape(owner_client.get(f"/customers/{scored.ids['Cy']}/").content.decode())
     assert "In no rule segment." in cy
+
+
+def share(category: str, op: str, value: Any = None) -> dict[str, Any]:
+    node = leaf("category_share", op, value)
+    node["all"][0]["category"] = category
+    return node
+
+
+@pytest.mark.parametrize(
+    ("definition", "expected"),
+    [
+        (share("Coffee", "gt", 0.5), {"Ana"}),  # 40 of her 60 in coffee
+        (share("Coffee", "lt", 0.5), {"Bob"}),  # his cancelled coffee order does not count
+        (share("Coffee", "between", [0.6, 0.7]), {"Ana"}),
+        (share("Tea", "gte", 0.3), {"Ana"}),
+        (share("Equipment", "eq", 1), {"Bob"}),
+        (share("Coffee", "neq", 0), {"Ana", "Cy", "Dee"}),  # no order lines: no share, so "not 0" holds
+        (share("Coffee", "is_set"), {"Ana", "Bob"}),
+        (share("Coffee", "is_not_set"), {"Cy", "Dee"}),
+    ],
+)
+def test_category_share_conditions(world: World, definition: dict[str, Any], expected: set[str]) -> None:
+    assert world.match(definition) == expected  # Eve (tenant B) spends all on coffee: never
+
+
+def test_category_share_needs_a_category_and_is_described(world: World) -> None:
+    with tenant_context(world.tenant):
+        with pytest.raises(DefinitionError, match="must be a product category"):
+            definition_parse(definition=leaf("category_share", "gt", 0.5))
+        catalog = rule_catalog()
+        assert catalog.categories == ("Coffee", "Equipment", "Tea")
+        tree = definition_parse(definition=share("Coffee", "gt", 0.5))
+        assert describe(tree, catalog) == "share of spend in “Coffee” is greater than 0.5"
