@@ -128,8 +128,9 @@ def wait_ready(port: int, timeout: float = 90) -> None:
 
 
 class Visitor:
-    def __init__(self, n: int, base: str, key: str, messages: int) -> None:
+    def __init__(self, n: int, base: str, key: str, messages: int, ws_base: str = "") -> None:
         self.n, self.base, self.key, self.messages = n, base, key, messages
+        self.ws_base = ws_base or base
         self.token = ""
         self.latencies: list[float] = []
         self.http_latencies: list[float] = []
@@ -147,7 +148,7 @@ class Visitor:
         response = await client.post(f"{self.base}/widget/v1/session/", json={}, headers=headers)
         self.token = response.json()["visitor"]
         headers["X-CX-Visitor"] = self.token
-        ws_url = self.base.replace("http", "ws") + f"/ws/widget/?key={self.key}"
+        ws_url = self.ws_base.replace("http", "ws") + f"/ws/widget/?key={self.key}"
         inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         joined = asyncio.Event()
         current: dict[str, Any] = {"ws": None}
@@ -219,12 +220,12 @@ class Visitor:
         task.cancel()
 
 
-async def drive(base: str, key: str, visitors: int, messages: int) -> tuple[float, list[Visitor]]:
+async def drive(base: str, key: str, visitors: int, messages: int, ws_base: str = "") -> tuple[float, list[Visitor]]:
     import httpx2
 
     limits = httpx2.Limits(max_connections=visitors, max_keepalive_connections=visitors)
     async with httpx2.AsyncClient(limits=limits, timeout=120) as client:
-        crowd = [Visitor(n, base, key, messages) for n in range(visitors)]
+        crowd = [Visitor(n, base, key, messages, ws_base) for n in range(visitors)]
         start = asyncio.Event()
         tasks = [asyncio.create_task(v.run(client, start)) for v in crowd]
         await asyncio.sleep(0)
@@ -259,6 +260,9 @@ def main() -> int:
     )
     parser.add_argument("--lexical", action="store_true", help="Switch the embedding model off (lexical bot)")
     parser.add_argument("--port", type=int, default=8771)
+    parser.add_argument(
+        "--socket-workers", type=int, default=0, help="serve /ws/ from a second gunicorn with this many workers"
+    )
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # still stop gunicorn (finally) when killed
@@ -281,23 +285,39 @@ def main() -> int:
         "import json\nfrom chatbot.knowledge import bot_engine_info\nprint(json.dumps(str(bot_engine_info())))", env
     )
     print(f"tenant {made['tenant']}; bot engine: {engine}", flush=True)
-    server = subprocess.Popen(
-        [str(BIN / "gunicorn"), "cxplatform.asgi:application", "-k", "uvicorn_worker.UvicornWorker",
-         "-w", str(args.workers), "-b", f"127.0.0.1:{args.port}", "--timeout", "120", "--log-level", "warning"],
-        cwd=ROOT, env=env, start_new_session=True,
-    )  # fmt: skip
+
+    def gunicorn(workers: int, port: int) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [str(BIN / "gunicorn"), "cxplatform.asgi:application", "-k", "uvicorn_worker.UvicornWorker",
+             "-w", str(workers), "-b", f"127.0.0.1:{port}", "--timeout", "120", "--log-level", "warning"],
+            cwd=ROOT, env=env, start_new_session=True,
+        )  # fmt: skip
+
+    # With --socket-workers, sockets get their own processes (as a proxy routing /ws/ elsewhere would do), so
+    # bot replies computed in request threads do not hold the GIL of the event loop that delivers messages.
+    servers = [gunicorn(args.workers, args.port)]
     base = f"http://127.0.0.1:{args.port}"
+    ws_base = base
+    if args.socket_workers:
+        servers.append(gunicorn(args.socket_workers, args.port + 1))
+        ws_base = f"http://127.0.0.1:{args.port + 1}"
     try:
         wait_ready(args.port)
+        if args.socket_workers:
+            wait_ready(args.port + 1)
         # Warm-up outside the measurement: every worker loads the model and the index (separate tenant rows).
-        asyncio.run(drive(base, made["key"], visitors=args.workers * 4, messages=3))
-        elapsed, crowd = asyncio.run(drive(base, made["key"], visitors=args.visitors, messages=args.messages))
+        asyncio.run(drive(base, made["key"], visitors=args.workers * 4, messages=3, ws_base=ws_base))
+        elapsed, crowd = asyncio.run(
+            drive(base, made["key"], visitors=args.visitors, messages=args.messages, ws_base=ws_base)
+        )
     finally:
-        os.killpg(server.pid, signal.SIGTERM)  # the master and its workers
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
+        for server in servers:
+            os.killpg(server.pid, signal.SIGTERM)  # the master and its workers
+        for server in servers:
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
     check = shell(CHECK, env, TENANT=made["tenant"])
     latencies = [x for v in crowd for x in v.latencies]
     http = [x for v in crowd for x in v.http_latencies]
@@ -319,7 +339,8 @@ def main() -> int:
     lost = max(0, acknowledged - check["visitor_messages"])
     result = {
         "visitors": args.visitors, "messages_each": args.messages, "workers": args.workers,
-        "torch_threads": args.threads, "batch_ms": args.batch_ms, "engine": engine, "seconds": round(elapsed, 2),
+        "torch_threads": args.threads, "batch_ms": args.batch_ms,
+        "socket_workers": args.socket_workers, "engine": engine, "seconds": round(elapsed, 2),
         "visitor_messages_per_s": round(rate, 1), "reply_p50_ms": round(pct(latencies, 0.5)),
         "reply_p99_ms": round(pct(latencies, 0.99)), "http_p50_ms": round(pct(http, 0.5)),
         "http_p99_ms": round(pct(http, 0.99)), "errors": len(errors),
