@@ -152,3 +152,23 @@ def test_the_import_leaves_no_temporary_table_behind(
     run_import(api_client, "orders", HEADER + "O-1,c-1,2025-02-01,BEAN,1\n")
     with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"SELECT 1 FROM {imports._OrderLedger.ORDERS}")
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL planner statistics")
+def test_an_import_refreshes_the_planners_statistics_as_it_grows_a_table(
+    api_client: APIClient, run_import: Callable[..., Job], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def estimate() -> float:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'journeys_customer'")
+            return float(cursor.fetchone()[0])
+
+    text = "external_id\n" + "".join(f"s-{n}\n" for n in range(37))
+    before = estimate()
+    assert before != 37
+    monkeypatch.setattr(imports, "ANALYZE_FIRST", 10**9)
+    run_import(api_client, "customers", text)
+    assert estimate() == before  # too few rows to bother
+    monkeypatch.setattr(imports, "ANALYZE_FIRST", 10)
+    run_import(api_client, "customers", text.replace("s-", "t-"))
+    assert estimate() == 74  # every customer of the table, counted by ANALYZE
