@@ -201,6 +201,18 @@ class Server:
                 time.sleep(0.3)
         raise RuntimeError(f"gunicorn did not answer within {timeout} s; see {self.logfile.name}")
 
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by gunicorn and its workers (its process group), from /proc."""
+        total = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # the process ended meanwhile
+            if int(fields[2]) == self.proc.pid:  # fields[2] is the process group id
+                total += int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
+        return total / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             try:
@@ -257,12 +269,16 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace, use_redis: b
         f"wrk (2 threads) shares the machine's {os.cpu_count()} cores with the server. Cores already busy with "
         f"other work just before each server started: {background} (0 on an idle machine)."
     )
-    header = ("workers", "endpoint", "p50 ms", "p99 ms", "max ms", "req/s", "non-2xx", "errors")
-    log("{:>7} {:<9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7}".format(*header))
+    log(
+        "srv cpu: CPU time of gunicorn and its workers per request (PostgreSQL, Redis and wrk not included), "
+        "a figure that depends little on what else the machine runs."
+    )
+    header = ("workers", "endpoint", "p50 ms", "p99 ms", "max ms", "req/s", "non-2xx", "errors", "srv cpu ms")
+    log("{:>7} {:<9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7} {:>10}".format(*header))
     for r in results:
         log(
             f"{r['workers']:>7.0f} {r['endpoint']:<9} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['max_ms']:>8.1f} "
-            f"{r['rps']:>8.0f} {r['non2xx']:>8.0f} {r['socket_errors']:>7.0f}"
+            f"{r['rps']:>8.0f} {r['non2xx']:>8.0f} {r['socket_errors']:>7.0f} {r['server_cpu_ms']:>10.2f}"
         )
     for workers in sorted({r["workers"] for r in results}):
         base = next(r for r in results if r["workers"] == workers and r["endpoint"] == "healthz")
@@ -328,7 +344,9 @@ def main() -> int:
                     raise RuntimeError(f"expected {args.jobs} jobs, the API returned {listing.get('count')}")
                 for name, path, auth in (("healthz", "/healthz", None), ("jobs", "/api/v1/jobs/", key)):
                     run_wrk(wrk, lua, server.url + path, auth, args.connections, args.warmup)
+                    cpu_before = server.cpu_seconds()
                     figures = run_wrk(wrk, lua, server.url + path, auth, args.connections, args.duration)
+                    figures["server_cpu_ms"] = 1000 * (server.cpu_seconds() - cpu_before) / max(figures["requests"], 1)
                     results.append({"workers": workers, "endpoint": name, "busy_before": background, **figures})
             finally:
                 server.stop()
