@@ -134,12 +134,8 @@ __all__ = ["CustomerFactory", "ProductFactory", "csv_upload", "io"]
 
 
 @pytest.fixture(autouse=True)
-def _api_key_cache_outlives_the_test(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without Redis a key is cached for one second only; on a loaded machine the warm-up request's copy
-    could expire before the measured request and add a query. Query counts here are about the endpoint."""
-    import tenants.services
-
-    monkeypatch.setattr(tenants.services, "API_KEY_LOCAL_CACHE_SECONDS", 300)
+def _query_counts_with_the_key_cached(long_api_key_cache: None) -> None:
+    """Query counts here are about the endpoints, not about the key cache's expiry."""
 
 
 def api_queries(n: int) -> int:

@@ -129,6 +129,7 @@ def test_throttling_with_redis_counts_in_redis_with_its_ttl(
     assert abs(int(api_client.get("/api/v1/tenant/")["Retry-After"]) - client.ttl(key)) <= 1
 
 
+@pytest.mark.usefixtures("long_api_key_cache")
 def test_a_first_page_that_is_not_full_needs_no_count_query(
     api_client: APIClient, tenant: Tenant, django_assert_num_queries: Any
 ) -> None:
@@ -164,6 +165,7 @@ def test_pagination(api_client: APIClient, tenant: Tenant) -> None:
     assert page["count"] == 3 and len(page["results"]) == 2 and page["next"]
 
 
+@pytest.mark.usefixtures("long_api_key_cache")
 def test_list_query_count_is_constant(api_client: APIClient, tenant: Tenant, django_assert_max_num_queries) -> None:  # type: ignore[no-untyped-def]
     from tenants.jobs import job_start
     from tenants.tasks import AUDIT_EXPORT
