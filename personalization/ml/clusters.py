@@ -152,6 +152,7 @@ def fit_clusters(
     profiles = cluster_profiles(features.loc[x_df.index], labels, ids).reindex(ids)
     z_means = pd.DataFrame(z, columns=x_df.columns).groupby(labels).mean().reindex(range(best_k)).fillna(0.0)
     descriptions = {ids[j]: describe_cluster(profiles.loc[ids[j]], z_means.loc[j]) for j in range(best_k)}
+    descriptions = disambiguate_descriptions(descriptions, z_means.set_axis([ids[j] for j in range(best_k)]))
     sizes = {ids[j]: int((labels == j).sum()) for j in range(best_k)}
     model = ClusterModel(
         k=best_k,
@@ -261,6 +262,43 @@ def describe_cluster(profile: pd.Series, z_mean: pd.Series, *, threshold: float 
         phrases.append((z["support_contacts"], "contacts support often"))
     phrases.sort(key=lambda p: -p[0])
     return ", ".join(p for _, p in phrases[:max_phrases]) or "typical customers"
+
+
+# What tells apart clusters whose plain words came out the same: feature, words when higher, when lower.
+_CONTRASTS = (
+    ("aov", "bigger orders", "smaller orders"),
+    ("frequency", "more orders", "fewer orders"),
+    ("days_since_last_order", "longer since the last order", "more recent orders"),
+    ("gap_days", "longer gaps between orders", "shorter gaps between orders"),
+)
+
+
+def disambiguate_descriptions(descriptions: dict[int, str], z_means: pd.DataFrame) -> dict[int, str]:
+    """Clusters that share a description get the contrast that sets each apart from the others sharing it
+    (z_means: mean scaled features by cluster id); a label that would still repeat gets a number."""
+    out = dict(descriptions)
+    groups: dict[str, list[int]] = {}
+    for cid, text in descriptions.items():
+        groups.setdefault(text, []).append(cid)
+    for text, members in groups.items():
+        if len(members) < 2:
+            continue
+        cols = [c for c, _, _ in _CONTRASTS if c in z_means.columns]
+        group = z_means.loc[members, cols]
+        rel = group - group.mean()
+        for cid in members:
+            if not cols:
+                break
+            col = str(rel.loc[cid].abs().idxmax())
+            _, higher, lower = next(c for c in _CONTRASTS if c[0] == col)
+            out[cid] = f"{text}, {higher if rel.loc[cid, col] > 0 else lower}"
+    seen: dict[str, int] = {}
+    for cid in sorted(out):
+        text = out[cid]
+        seen[text] = seen.get(text, 0) + 1
+        if seen[text] > 1:
+            out[cid] = f"{text} ({seen[text]})"
+    return out
 
 
 def assign_clusters(model: ClusterModel, features: pd.DataFrame) -> pd.Series:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from personalization.ml.clusters import ClusterModel, assign_clusters, fit_clusters
+from personalization.ml.clusters import ClusterModel, assign_clusters, disambiguate_descriptions, fit_clusters
 
 
 def _group(rng: np.random.Generator, n: int, start: int, *, gap: float, aov: float, espresso: float) -> pd.DataFrame:
@@ -71,3 +71,14 @@ def test_assign_uses_the_stored_model():
     model, labels = fit_clusters(_population(0), k_range=range(3, 4))
     assigned = assign_clusters(ClusterModel.from_dict(model.as_dict()), _population(0))
     assert (assigned == labels).all()
+
+
+def test_clusters_with_the_same_words_get_what_sets_them_apart() -> None:
+    z = pd.DataFrame(
+        {"aov": [1.5, 0.2, 0.0], "frequency": [0.1, 0.0, -1.0], "days_since_last_order": [0.0, 0.1, 0.0]},
+        index=[3, 7, 9],
+    )
+    same = "orders every 2 months, mostly Coffee beans, high spend"
+    out = disambiguate_descriptions({3: same, 7: same, 9: "mostly one-time buyers"}, z)
+    assert out == {3: f"{same}, bigger orders", 7: f"{same}, smaller orders", 9: "mostly one-time buyers"}
+    assert len(set(out.values())) == 3
