@@ -28,7 +28,12 @@ class WebsocketCommunicator(ApplicationCommunicator):  # type: ignore[misc]
         await self.send_input({"type": "websocket.connect"})
         response = await self.receive_output(timeout)
         if response["type"] == "websocket.close":
-            return False, response.get("code", 1000)
+            code = response.get("code", 1000)
+            # A server tells the application the socket is gone after a refused handshake, so the consumer
+            # ends by itself; left running, it is cancelled at loop shutdown, which could hang the test.
+            await self.send_input({"type": "websocket.disconnect", "code": code})
+            await self.wait(timeout)
+            return False, code
         return True, None
 
     async def send_json_to(self, data: Any) -> None:
