@@ -321,7 +321,11 @@ def training_params_check(*, cutoff: date | None) -> dict[str, Any]:
 
 
 def pipeline_start(
-    *, kind: str = PIPELINE_KIND, created_by: User | None = None, params: dict[str, Any] | None = None
+    *,
+    kind: str = PIPELINE_KIND,
+    created_by: User | None = None,
+    params: dict[str, Any] | None = None,
+    run_now: bool = False,
 ) -> Job:
     """Queue a training (or score-only) run for the current tenant. Raises PipelineBusyError when one is queued
     or running: the check and the insert run under a lock on the tenant's settings row."""
@@ -344,7 +348,7 @@ def pipeline_start(
             raise PipelineBusyError(running)
         # Runs that failed for good (a lost worker, retries used up) may have left candidates behind.
         interrupted_candidates_reject(jobs=Job.objects.filter(kind=PIPELINE_KIND, status=JobStatus.FAILED))
-        return job_start(kind=kind, params=params or {}, created_by=created_by)
+        return job_start(kind=kind, params=params or {}, created_by=created_by, run_now=run_now)
 
 
 def interrupted_candidates_reject(*, jobs: QuerySet[Job]) -> int:

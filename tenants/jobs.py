@@ -141,13 +141,16 @@ def _run_in_process(task: Task, job_id: int) -> None:
         connection.close()
 
 
-def job_start(*, kind: str, params: dict[str, Any] | None = None, created_by: User | None = None) -> Job:
-    """Create a queued job for the current tenant and send it to its worker after commit."""
+def job_start(
+    *, kind: str, params: dict[str, Any] | None = None, created_by: User | None = None, run_now: bool = False
+) -> Job:
+    """Create a queued job for the current tenant and send it to its worker after commit; with `run_now`
+    (operator commands, whose process would end before a background thread finished) run it here first."""
     task = _REGISTRY.get(kind)
     if task is None:
         raise KeyError(f"No job task registered for kind {kind!r}")
     job = Job.objects.create(kind=kind, params=params or {}, created_by=created_by, message="Waiting for a worker")
-    if settings.CX_TASKS_INLINE:  # tests: run now, inside the caller's transaction
+    if run_now or settings.CX_TASKS_INLINE:  # tests too: run now, inside the caller's transaction
         task.apply(args=[job.pk])
         job.refresh_from_db()
     else:

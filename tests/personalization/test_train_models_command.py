@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from io import StringIO
+from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -19,7 +20,8 @@ def _train(tenant: Tenant, *flags: str) -> str:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_trains_once_as_a_recorded_job_and_skips_when_trained(demo_tenant: Tenant) -> None:
+def test_trains_once_as_a_recorded_job_and_skips_when_trained(demo_tenant: Tenant, settings: Any) -> None:
+    settings.CX_TASKS_INLINE = False  # as in `make run`: the command itself must run the job to its end
     out = _train(demo_tenant, "--if-untrained")
     with tenant_context(demo_tenant):
         active = sorted(ModelVersion.objects.filter(status=ModelStatus.ACTIVE).values_list("kind", flat=True))

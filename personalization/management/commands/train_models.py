@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.test import override_settings
 
 from personalization.models import ModelStatus, ModelVersion
 from personalization.services import PipelineBusyError, pipeline_start
@@ -28,12 +27,10 @@ class Command(BaseCommand):
             if options["if_untrained"] and ModelVersion.objects.filter(status=ModelStatus.ACTIVE).exists():
                 self.stdout.write(f"{tenant.name}: models already trained; nothing to do.")
                 return
-            # Run the job here and now: a background thread would die with this command.
-            with override_settings(CX_TASKS_INLINE=True):
-                try:
-                    job = pipeline_start()
-                except PipelineBusyError as exc:
-                    raise CommandError(f"A training run is already queued or running: {exc}") from exc
+            try:
+                job = pipeline_start(run_now=True)  # a background thread would die with this command
+            except PipelineBusyError as exc:
+                raise CommandError(f"A training run is already queued or running: {exc}") from exc
             if job.status != "succeeded":
                 raise CommandError(f"Training failed: {job.error or job.message}")
             active = sorted(ModelVersion.objects.filter(status=ModelStatus.ACTIVE).values_list("kind", flat=True))
