@@ -529,9 +529,10 @@ def conversation_hand_back(*, conversation: Conversation) -> Conversation:
     return conversation
 
 
-def conversation_contact_email_set(*, conversation: Conversation, email: str) -> Conversation:
+def conversation_contact_email_set(*, conversation: Conversation, email: str) -> tuple[Conversation, Message]:
     """The visitor's email for a reply by email: stored on the conversation (and on its customer when that
-    has none); a waiting conversation stays in the queue marked reply_by_email. Raises for a bad address."""
+    has none); a waiting conversation stays in the queue marked reply_by_email. Returns the conversation and
+    the confirmation message. Raises for a bad address."""
     cleaned = _clean_email(email)
     if cleaned is None:
         raise ValidationError({"email": "Enter a valid email address, like you@example.com."})
@@ -539,8 +540,8 @@ def conversation_contact_email_set(*, conversation: Conversation, email: str) ->
         conversation = _locked(conversation.pk)
         if not conversation.is_open:
             raise ConversationClosedError({"conversation": "This conversation is resolved."})
-        _contact_email_store(conversation, cleaned)
-    return conversation
+        message = _contact_email_store(conversation, cleaned)
+    return conversation, message
 
 
 def _clean_email(text: str) -> str | None:

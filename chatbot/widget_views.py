@@ -374,14 +374,24 @@ class EmailView(WidgetView):
         tags=["widget"],
         parameters=HEADERS,
         request=EmailIn,
-        responses=inline_serializer("WidgetEmailLeft", {"conversation": ConversationOut}),
+        responses=inline_serializer(
+            "WidgetEmailLeft", {"conversation": ConversationOut, "messages": MessageOut(many=True)}
+        ),
         summary="Leave an email address for a reply by email (asked for outside business hours)",
     )
     def post(self, request: Request) -> Response:
         data = _validated(EmailIn, request.data)
         conversation = self.visitor_conversation()
-        conversation = _service(services.conversation_contact_email_set, conversation=conversation, email=data["email"])
-        return Response({"conversation": realtime.conversation_widget_dict(conversation)})
+        conversation, message = _service(
+            services.conversation_contact_email_set, conversation=conversation, email=data["email"]
+        )
+        # The confirmation comes back in the answer too: the widget need not wait for its socket.
+        return Response(
+            {
+                "conversation": realtime.conversation_widget_dict(conversation),
+                "messages": [realtime.message_widget_dict(message)],
+            }
+        )
 
 
 class TrackIn(serializers.Serializer):  # type: ignore[type-arg]

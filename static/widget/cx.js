@@ -222,6 +222,7 @@
     askSend.disabled = true;
     post("email/", { email: email }).then(function (data) {
       askSend.disabled = false; err.textContent = "";
+      (data.messages || []).forEach(function (m) { render(m); });
       setConvState(data.conversation.id, data.conversation.state, data.conversation.ask_email);
     }).catch(function (e) { askSend.disabled = false; err.textContent = e.message; });
   });
