@@ -34,6 +34,7 @@ def celery_worker(
     full_env = {
         **os.environ,
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,  # this pytest-xdist process's broker (tests/conftest.py)
         **(env or {}),
     }
     cmd = [sys.executable, "-m", "celery", "-A", "cxplatform", "worker", "-Q", queue, "-c", "1", "-P", pool,

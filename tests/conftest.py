@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from allauth.account.models import EmailAddress
@@ -15,6 +17,24 @@ from tenants.models import ApiKeyScope, Membership, Role, Tenant, User
 from tenants.services import api_key_create, tenant_create
 
 PASSWORD = "correct-horse-battery-9"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Each pytest-xdist process gets its own Redis database as Celery broker. The real workers that tests start
+    all consume the same queue names: on a shared broker, a worker started by the other process's test takes
+    this process's message, finds no such job in its own test database and drops it (the job stays queued)."""
+    from django.conf import settings
+
+    from cxplatform.celery import app
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw") or not settings.CELERY_BROKER_URL:
+        return
+    url = urlsplit(settings.CELERY_BROKER_URL)
+    db = int(url.path.strip("/") or 0)
+    broker = urlunsplit(url._replace(path=f"/{(db + 1 + int(worker[2:])) % 16}"))
+    settings.CELERY_BROKER_URL = broker
+    app.conf.broker_url = broker
 
 
 @pytest.fixture(autouse=True)
