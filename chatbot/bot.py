@@ -10,11 +10,14 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from chatbot.engine import Decision, KnowledgeIndex, Turn, build_index, decide
+import numpy as np
+
+from chatbot.engine import Decision, Embedder, KnowledgeIndex, Thresholds, Turn, build_index, decide
 from chatbot.engine.intents import Intent
 from chatbot.knowledge import bot_embedder, bot_settings_get
 from chatbot.models import Article, FaqEntry, IndexStatus, KnowledgeIndexVersion
@@ -24,10 +27,19 @@ from tenants.context import current_tenant_id
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BotReply", "bot_answer_entry", "bot_reply", "index_cache_clear"]
+__all__ = [
+    "BotContext",
+    "BotReply",
+    "bot_answer_entry",
+    "bot_context",
+    "bot_reply",
+    "bot_texts_embedded",
+    "index_cache_clear",
+]
 
 RECOMMENDATIONS = 3
 ARTICLE_EXCERPT = 600
+_WS = re.compile(r"\s+")
 
 FALLBACK_TEXT = (
     "Sorry, I don't know the answer to that yet. I can connect you with a person from our team, "
@@ -54,6 +66,67 @@ class BotReply:
     handoff: bool = False
 
 
+# -- embeddings computed ahead, for a batch of replies ----------------------------------------------------
+class _AheadEmbedder:
+    """The process's embedder, looking first in embeddings computed ahead by `bot_texts_embedded` on this
+    thread: a batch of replies then costs one model call, and `decide` finds each message's vector."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self._local = threading.local()
+
+    @property
+    def dim(self) -> int:
+        return self.inner.dim
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        ahead: dict[str, np.ndarray] | None = getattr(self._local, "vectors", None)
+        if ahead and texts and all(t in ahead for t in texts):
+            return np.stack([ahead[t] for t in texts])
+        return self.inner.encode(texts)
+
+    @contextmanager
+    def ahead(self, texts: Sequence[str]) -> Iterator[None]:
+        unique = list(dict.fromkeys(texts))
+        vectors = self.inner.encode(unique) if unique else None
+        self._local.vectors = dict(zip(unique, vectors, strict=True)) if vectors is not None else {}
+        try:
+            yield
+        finally:
+            self._local.vectors = None
+
+
+_ahead: dict[int, _AheadEmbedder] = {}
+
+
+def _embedder() -> _AheadEmbedder | None:
+    inner = bot_embedder()
+    if inner is None:
+        return None
+    found = _ahead.get(id(inner))
+    if found is None or found.inner is not inner:
+        with _lock:
+            found = _ahead[id(inner)] = _AheadEmbedder(inner)
+    return found
+
+
+def _clean(text: str) -> str:
+    return _WS.sub(" ", text).strip()
+
+
+@contextmanager
+def bot_texts_embedded(texts: Sequence[str]) -> Iterator[None]:
+    """Within the block, replies on this thread to any of `texts` use embeddings computed here in one model
+    call (nothing is computed without an embedding model)."""
+    embedder = _embedder()
+    if embedder is None:
+        yield
+        return
+    with embedder.ahead([_clean(t) for t in texts]):
+        yield
+
+
 # -- index cache ------------------------------------------------------------------------------------------
 _cache: dict[int, tuple[int, KnowledgeIndex]] = {}
 _empty: dict[str, KnowledgeIndex] = {}
@@ -65,10 +138,11 @@ def index_cache_clear() -> None:
     with _lock:
         _cache.clear()
         _empty.clear()
+        _ahead.clear()
 
 
 def _empty_index() -> KnowledgeIndex:
-    embedder = bot_embedder()
+    embedder = _embedder()
     key = embedder.name if embedder is not None else ""
     with _lock:
         if key not in _empty:
@@ -89,7 +163,7 @@ def active_index() -> tuple[KnowledgeIndex, int | None]:
     data = KnowledgeIndexVersion.objects.filter(pk=version_id).values_list("data", flat=True).first()
     if not data:  # switched away between the two queries: keep what we have
         return (cached[1], cached[0]) if cached else (_empty_index(), None)
-    embedder = bot_embedder()
+    embedder = _embedder()
     try:
         index = KnowledgeIndex.from_bytes(bytes(data), embedder=embedder)
     except ValueError:  # built with another embedding model than this process has: lexical until rebuilt
@@ -207,21 +281,35 @@ def _reply_for(decision: Decision, customer: Customer | None) -> BotReply:
     return BotReply(text=FALLBACK_TEXT, decision={**data, "offer": ["person", "email"]})
 
 
-_WS = re.compile(r"\s+")
+@dataclass(frozen=True)
+class BotContext:
+    """What every reply of the current tenant needs: its active index (and version id) and thresholds."""
+
+    index: KnowledgeIndex
+    version_id: int | None
+    thresholds: Thresholds
 
 
-def bot_reply(*, customer: Customer | None, history: Sequence[Turn], text: str) -> BotReply:
+def bot_context() -> BotContext:
+    """The current tenant's index and thresholds now (two small queries; the index itself is cached)."""
+    index, version_id = active_index()
+    return BotContext(index, version_id, bot_settings_get().thresholds())
+
+
+def bot_reply(
+    *, customer: Customer | None, history: Sequence[Turn], text: str, context: BotContext | None = None
+) -> BotReply:
     """The bot's reply to `text` in the current tenant, given the conversation so far (oldest first).
 
-    `customer` is the identified customer or None. Never raises for an empty knowledge base: the bot then
-    handles small talk, personal intents and handoff, and falls back otherwise.
+    `customer` is the identified customer or None; `context` (from `bot_context`) may be shared by a batch of
+    replies. Never raises for an empty knowledge base: the bot then handles small talk, personal intents and
+    handoff, and falls back otherwise.
     """
-    index, version_id = active_index()
-    thresholds = bot_settings_get().thresholds()
-    decision = decide(_WS.sub(" ", text).strip(), list(history), index, thresholds)
+    context = context or bot_context()
+    decision = decide(_clean(text), list(history), context.index, context.thresholds)
     reply = _reply_for(decision, customer)
-    reply.decision["index_version"] = version_id
-    reply.decision["engine"] = index.mode
+    reply.decision["index_version"] = context.version_id
+    reply.decision["engine"] = context.index.mode
     return reply
 
 

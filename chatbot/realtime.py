@@ -7,13 +7,18 @@ logged and dropped: clients catch up from the database with "everything after id
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+import os
 import threading
+import time
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from channels_redis.core import RedisChannelLayer
 from django.db import transaction
+from redis.exceptions import NoScriptError
 
 from chatbot.models import Conversation, Message, Sender
 
@@ -112,20 +117,156 @@ def _deliver(queue: list[tuple[str, dict[str, Any]]]) -> None:
     layer = get_channel_layer()
     if layer is None or not queue:
         return
-
-    async def send_all() -> None:
-        results = await asyncio.gather(
-            *(layer.group_send(group, {"type": EVENT_TYPE, "event": event}) for group, event in queue),
-            return_exceptions=True,
-        )
-        for (group, _), result in zip(queue, results, strict=True):
-            if isinstance(result, BaseException):  # clients catch up from the database
-                logger.warning("could not publish to %s: %r", group, result)
-
-    try:
-        async_to_sync(send_all)()
+    if isinstance(layer, RedisChannelLayer):
+        _publisher().submit(layer, queue)  # returns at once; sent in order by the process's publisher loop
+        return
+    try:  # the in-memory layer lives in the loop of this process's server: send from here, as Channels does
+        async_to_sync(_send_all)(layer, queue)
     except Exception:
         logger.warning("could not publish %d events", len(queue), exc_info=True)
+
+
+async def _send_all(layer: Any, queue: list[tuple[str, dict[str, Any]]]) -> None:
+    """Every (group, event) of `queue`; a failure is logged (clients catch up from the database)."""
+    try:
+        if isinstance(layer, RedisChannelLayer) and layer.ring_size == 1:
+            await _redis_group_send_many(layer, [(group, {"type": EVENT_TYPE, "event": e}) for group, e in queue])
+            return
+    except Exception as exc:  # noqa: BLE001 - whatever failed, clients catch up from the database
+        logger.warning("could not publish %d events: %r", len(queue), exc)
+        return
+    results = await asyncio.gather(
+        *(layer.group_send(group, {"type": EVENT_TYPE, "event": event}) for group, event in queue),
+        return_exceptions=True,
+    )
+    for (group, _), result in zip(queue, results, strict=True):
+        if isinstance(result, BaseException):
+            logger.warning("could not publish to %s: %r", group, result)
+
+
+# channels_redis's own group_send script, over many channel keys at once, dropping expired messages first.
+_GROUP_SEND_LUA = """
+local n = #KEYS
+local now = tonumber(ARGV[2 * n + 1])
+local expiry = tonumber(ARGV[2 * n + 2])
+local over = 0
+for i = 1, n do
+    redis.call('ZREMRANGEBYSCORE', KEYS[i], 0, now - expiry)
+    if redis.call('ZCOUNT', KEYS[i], '-inf', '+inf') < tonumber(ARGV[n + i]) then
+        redis.call('ZADD', KEYS[i], now, ARGV[i])
+        redis.call('EXPIRE', KEYS[i], expiry)
+    else
+        over = over + 1
+    end
+end
+return over
+"""
+_GROUP_SEND_SHA = hashlib.sha1(_GROUP_SEND_LUA.encode()).hexdigest()  # noqa: S324 - Redis names scripts so
+
+
+async def _redis_group_send_many(layer: RedisChannelLayer, items: list[tuple[str, dict[str, Any]]]) -> None:
+    """channels_redis's group_send for many (group, message) pairs in two Redis round trips (one to read the
+    groups' members, one script that queues every copy), where group_send takes four per group."""
+    connection = layer.connection(0)
+    now = time.time()
+    keys = list(dict.fromkeys(layer._group_key(group) for group, _ in items))
+    async with connection.pipeline(transaction=False) as pipe:
+        for key in keys:
+            pipe.zremrangebyscore(key, min=0, max=int(now) - layer.group_expiry)
+            pipe.zrange(key, 0, -1)
+        replies = await pipe.execute()
+    members = {key: replies[2 * i + 1] for i, key in enumerate(keys)}
+    channel_keys: list[str] = []
+    messages: list[bytes] = []
+    capacities: list[int] = []
+    for group, message in items:
+        names = [m.decode("utf8") for m in members[layer._group_key(group)]]
+        by_connection, key_message, key_capacity = layer._map_channel_keys_to_connection(names, message)
+        for channel_key in by_connection.get(0, []):
+            channel_keys.append(channel_key)
+            messages.append(key_message[channel_key])
+            capacities.append(key_capacity[channel_key])
+    if not channel_keys:
+        return
+    args = [*channel_keys, *messages, *capacities, now, layer.expiry]
+    try:
+        over = await connection.evalsha(_GROUP_SEND_SHA, len(channel_keys), *args)
+    except NoScriptError:
+        over = await connection.eval(_GROUP_SEND_LUA, len(channel_keys), *args)
+    if over:
+        logger.info("%s messages dropped: channels over capacity", over)
+
+
+_Events = list[tuple[str, dict[str, Any]]]
+_Item = tuple[Any, _Events, threading.Event | None]
+
+
+class _Publisher:
+    """A process's publishing loop (a daemon thread): events are handed over without waiting, and sent in the
+    order handed over, everything queued meanwhile in one batch. Its Redis connections stay open (a loop per
+    publish, as async_to_sync from a plain thread makes, would connect anew every time)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.queue: asyncio.Queue[_Item] | None = None
+        ready = threading.Event()
+        threading.Thread(target=self._run, args=(ready,), name="cx-publisher", daemon=True).start()
+        ready.wait()
+
+    def _run(self, ready: threading.Event) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.queue = asyncio.Queue()
+        self.loop.call_soon(ready.set)
+        self.loop.run_until_complete(self._drain())
+
+    async def _drain(self) -> None:
+        assert self.queue is not None
+        while True:
+            items = [await self.queue.get()]
+            while not self.queue.empty():  # whatever else waits goes out in the same round trips
+                items.append(self.queue.get_nowait())
+            layer: Any = None
+            batch: list[tuple[str, dict[str, Any]]] = []
+            for item_layer, events, marker in items:
+                if batch and (marker is not None or item_layer is not layer):
+                    await _send_all(layer, batch)
+                    batch = []
+                if marker is not None:
+                    marker.set()
+                    continue
+                layer = item_layer
+                batch += events
+            if batch:
+                await _send_all(layer, batch)
+
+    def submit(
+        self, layer: Any, events: list[tuple[str, dict[str, Any]]], marker: threading.Event | None = None
+    ) -> None:
+        assert self.queue is not None
+        self.loop.call_soon_threadsafe(self.queue.put_nowait, (layer, list(events), marker))
+
+
+_publisher_lock = threading.Lock()
+_publishers: dict[int, _Publisher] = {}
+
+
+def _publisher() -> _Publisher:
+    pid = os.getpid()  # a forked child gets its own (the parent's thread did not survive the fork)
+    found = _publishers.get(pid)
+    if found is None:
+        with _publisher_lock:
+            found = _publishers.get(pid) or _publishers.setdefault(pid, _Publisher())
+    return found
+
+
+def publish_wait(timeout: float = 5.0) -> bool:
+    """Block until what this process handed to its publisher so far has been sent (tests, shutdown)."""
+    publisher = _publishers.get(os.getpid())
+    if publisher is None:
+        return True
+    done = threading.Event()
+    publisher.submit(None, [], done)
+    return done.wait(timeout)
 
 
 def publish_message(message: Message) -> None:
@@ -141,11 +282,14 @@ def publish_message(message: Message) -> None:
     _send(conversation_group(tenant_id, conversation.pk), {"kind": "message", "message": message_inbox_dict(message)})
 
 
-def publish_conversation(conversation: Conversation) -> None:
-    """A conversation's new state or activity to the inbox lists, and its state to the visitor."""
+def publish_conversation(conversation: Conversation, *, to_visitor: bool = True) -> None:
+    """A conversation's new state or activity to the inbox lists, and (unless `to_visitor` is False: nothing
+    the widget shows changed) its state to the visitor."""
     tenant_id = conversation.tenant_id
     summary = conversation_summary(conversation)
     _send(inbox_group(tenant_id), {"kind": "conversation", "conversation": summary})
+    if not to_visitor:
+        return
     _send(
         visitor_group(tenant_id, conversation.visitor_id),
         {

@@ -18,7 +18,8 @@ from urllib.parse import urlsplit
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, Q, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from chatbot import realtime
@@ -178,12 +179,15 @@ def _message_add(
     decision: dict[str, Any] | None = None,
     client_id: str | None = None,
     is_note: bool = False,
+    awaiting_bot: bool = False,
+    reply_to: Message | None = None,
 ) -> Message:
     """Insert one message; the caller holds the conversation's row lock inside a transaction."""
     now = timezone.now()
     message = Message.objects.create(
         conversation=conversation, sender=sender, author=author, text=text, buttons=buttons or [],
-        decision=decision, client_id=client_id or None, is_note=is_note, created=now,
+        decision=decision, client_id=client_id or None, is_note=is_note, created=now, awaiting_bot=awaiting_bot,
+        reply_to=reply_to,
     )  # fmt: skip
     conversation.last_message_at = now
     message.conversation = conversation
@@ -200,23 +204,12 @@ def _locked(conversation_id: int) -> Conversation:
     )
 
 
+_WIDGET_FIELDS = frozenset({"state", "email_requested", "contact_email", "reply_by_email"})
+
+
 def _save(conversation: Conversation, *fields: str) -> None:
     conversation.save(update_fields=["last_message_at", *fields])
-    realtime.publish_conversation(conversation)
-
-
-def _history(conversation: Conversation, before_id: int) -> list[Turn]:
-    rows = list(
-        Message.objects.filter(conversation=conversation, id__lt=before_id, is_note=False)
-        .exclude(sender=Sender.SYSTEM)
-        .order_by("-id")
-        .values_list("sender", "text", "decision")[:HISTORY_TURNS]
-    )
-    rows.reverse()
-    return [
-        Turn(role=sender, text=text, action=(decision or {}).get("action") if sender == Sender.BOT else None)
-        for sender, text, decision in rows
-    ]
+    realtime.publish_conversation(conversation, to_visitor=bool(_WIDGET_FIELDS.intersection(fields)))
 
 
 def _clean_text(text: str, *, max_chars: int) -> str:
@@ -303,10 +296,11 @@ def visitor_message_post(
     page_url: str = "",
     max_chars: int = 2000,
 ) -> list[Message]:
-    """Store a visitor's message and, while the bot has the conversation, the bot's reply (a handoff when it
-    decides so). `entry_id` is a clarify button the visitor picked. Resending the same `client_id` returns
-    the stored messages and adds nothing. Returns the new messages, oldest first."""
-    from chatbot.bot import bot_answer_entry, bot_reply
+    """Store a visitor's message (committed, then published). While the bot has the conversation it waits
+    for the bot's reply, which chatbot.replies produces: here, when replies are inline (and returned too), or
+    in the background. `entry_id` is a clarify button the visitor picked. Resending the same `client_id`
+    returns the stored messages and adds nothing. Returns the new messages, oldest first."""
+    from chatbot import replies
 
     text = _clean_text(text, max_chars=max_chars)
     client_id = _clean_client_id(client_id)
@@ -316,32 +310,99 @@ def visitor_message_post(
             existing = Message.objects.filter(conversation=conversation, client_id=client_id).first()
             if existing is not None:
                 return _replies_to(existing)
-        message = _message_add(conversation, sender=Sender.VISITOR, text=text, client_id=client_id)
+        to_bot = conversation.state == ConversationState.BOT
+        message = _message_add(
+            conversation, sender=Sender.VISITOR, text=text, client_id=client_id, awaiting_bot=to_bot,
+            decision={"picked": entry_id} if entry_id and to_bot else None,
+        )  # fmt: skip
         created = [message]
-        if conversation.state != ConversationState.BOT:
-            email = _clean_email(text) if conversation.asks_email else None
-            if email is not None:  # asked for an email out of hours, they wrote it in the chat
-                created.append(_contact_email_store(conversation, email))
-            else:
-                _save(conversation)
-            return created
-        reply = bot_answer_entry(entry_id=entry_id) if entry_id else None
-        if reply is None:
-            # Personal answers (name, orders, recommendations) only for an identity with a valid HMAC.
-            known = conversation.customer if conversation.customer_verified else None
-            reply = bot_reply(customer=known, history=_history(conversation, message.pk), text=text)
-        if reply.handoff and not team_hours_status()[0]:
-            reply.text = HANDOFF_AWAY_TEXT  # nobody joins now: the system message that follows says when
-        created.append(
-            _message_add(
-                conversation, sender=Sender.BOT, text=reply.text, buttons=reply.buttons, decision=reply.decision
-            )
-        )
-        if reply.handoff:
-            reason = str(reply.decision.get("reason") or "the bot handed over")
-            created.extend(_hand_off(conversation, reason=reason))
+        email = _clean_email(text) if not to_bot and conversation.asks_email else None
+        if email is not None:  # asked for an email out of hours, they wrote it in the chat
+            created.append(_contact_email_store(conversation, email))
         else:
             _save(conversation)
+    if to_bot:
+        created += replies.bot_reply_request(tenant_id=conversation.tenant_id, conversation_id=conversation.pk)
+    return created
+
+
+def _turns(rows: Sequence[Message]) -> list[Turn]:
+    return [
+        Turn(role=m.sender, text=m.text, action=(m.decision or {}).get("action") if m.sender == Sender.BOT else None)  # type: ignore[arg-type]
+        for m in rows
+    ]
+
+
+def bot_replies_answer(*, conversation_ids: Sequence[int]) -> list[Message]:
+    """Answer every visitor message still waiting for the bot in these conversations of the current tenant,
+    in order, each seeing the replies to the ones before it; one model call embeds them all (before any lock
+    is taken). A conversation no longer with the bot gets no reply: its messages stop waiting. Safe to call
+    twice for the same messages (each is answered once). Returns the messages written, oldest first."""
+    from chatbot.bot import bot_answer_entry, bot_context, bot_reply, bot_texts_embedded
+
+    ids = sorted(set(conversation_ids))
+    waiting = Message.objects.filter(conversation_id__in=ids, awaiting_bot=True)
+    texts = list(waiting.values_list("text", flat=True))
+    if not texts:
+        return []
+    created: list[Message] = []
+    with bot_texts_embedded(texts), transaction.atomic():
+        conversations = {
+            c.pk: c
+            for c in Conversation.objects.select_for_update(of=("self",))
+            .select_related("customer", "assignee")
+            .filter(pk__in=ids)
+            .order_by("pk")
+        }
+        pending: dict[int, list[Message]] = {}
+        for m in waiting.order_by("conversation_id", "id"):
+            pending.setdefault(m.conversation_id, []).append(m)
+        if not pending:
+            return []
+        recent: dict[int, list[Message]] = {}
+        for m in (
+            Message.objects.filter(conversation_id__in=list(pending), is_note=False)
+            .exclude(sender=Sender.SYSTEM)
+            .annotate(n=Window(RowNumber(), partition_by=[F("conversation_id")], order_by=F("id").desc()))
+            .filter(n__lte=HISTORY_TURNS + max(len(v) for v in pending.values()))
+            .order_by("id")
+            .only("id", "conversation_id", "sender", "text", "decision")
+        ):
+            recent.setdefault(m.conversation_id, []).append(m)
+        context = bot_context()
+        team_in: bool | None = None
+        answered: list[int] = []
+        for conversation_id, messages in pending.items():
+            conversation = conversations[conversation_id]
+            answered += [m.pk for m in messages]
+            if conversation.state != ConversationState.BOT:
+                continue  # a person has it now (or it was resolved): the bot stays quiet
+            # Personal answers (name, orders, recommendations) only for an identity with a valid HMAC.
+            known = conversation.customer if conversation.customer_verified else None
+            earlier = [m for m in recent.get(conversation_id, []) if m.pk < messages[0].pk]
+            for message in messages:
+                picked = (message.decision or {}).get("picked")
+                reply = bot_answer_entry(entry_id=picked) if picked else None
+                if reply is None:
+                    history = _turns(earlier[-HISTORY_TURNS:])
+                    reply = bot_reply(customer=known, history=history, text=message.text, context=context)
+                if reply.handoff:
+                    team_in = team_hours_status()[0] if team_in is None else team_in
+                    if not team_in:
+                        reply.text = HANDOFF_AWAY_TEXT  # nobody joins now: the system message that follows says when
+                answer = _message_add(
+                    conversation, sender=Sender.BOT, text=reply.text, buttons=reply.buttons,
+                    decision=reply.decision, reply_to=message,
+                )  # fmt: skip
+                created.append(answer)
+                earlier += [message, answer]
+                if reply.handoff:
+                    reason = str(reply.decision.get("reason") or "the bot handed over")
+                    created.extend(_hand_off(conversation, reason=reason))
+                    break  # what the visitor wrote after it waits for a person
+            else:
+                _save(conversation)
+        Message.objects.filter(pk__in=answered).update(awaiting_bot=False)
     return created
 
 

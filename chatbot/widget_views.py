@@ -270,7 +270,7 @@ class MessagesView(WidgetView):
         responses=inline_serializer(
             "WidgetPosted", {"conversation": ConversationOut, "messages": MessageOut(many=True)}
         ),
-        summary="Post a visitor message; the bot's reply (or the handoff notice) comes back with it",
+        summary="Post a visitor message; the bot's reply comes over the socket (or with it, when replies are inline)",
     )
     def post(self, request: Request) -> Response:
         data = _validated(MessageIn, request.data)
@@ -283,7 +283,7 @@ class MessagesView(WidgetView):
             page_url=data.get("page_url", ""),
             max_chars=settings.WIDGET_MESSAGE_MAX_CHARS,
         )
-        conversation = messages[0].conversation
+        conversation = messages[-1].conversation  # as the last message written left it (a handoff)
         return Response(
             {
                 "conversation": realtime.conversation_widget_dict(conversation),

@@ -109,12 +109,20 @@ class Message(TenantOwnedModel):
     # A private note: agents only (inbox, API), never sent to the visitor's widget.
     is_note = models.BooleanField(default=False)
     created = models.DateTimeField(default=now)
+    # A visitor message the bot has still to answer (chatbot.replies answers them in order, per conversation).
+    awaiting_bot = models.BooleanField(default=False)
+    # The visitor message a bot message answers: at most one reply each, so a redelivered job answers nothing.
+    reply_to = models.OneToOneField("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="bot_reply")
 
     class Meta(TenantOwnedModel.Meta):
         constraints = [
             models.UniqueConstraint(fields=["conversation", "client_id"], name="message_unique_client_id"),
         ]
-        indexes = [models.Index(fields=["tenant", "conversation", "id"], name="message_tenant_conv_idx")]
+        indexes = [
+            models.Index(fields=["tenant", "conversation", "id"], name="message_tenant_conv_idx"),
+            # Small: only the messages waiting for the bot (the sweep after a worker died reads it).
+            models.Index(fields=["created"], name="message_awaiting_bot_idx", condition=models.Q(awaiting_bot=True)),
+        ]
 
     def __str__(self) -> str:
         return f"{self.sender}: {self.text[:40]}"

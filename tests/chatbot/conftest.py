@@ -23,6 +23,7 @@ ORIGIN = "https://shop.test"
 def _lexical_bot(settings: Any) -> Iterator[None]:
     """Lexical matching keeps these tests fast; the engine's own tests cover embeddings."""
     settings.CX_BOT_EMBEDDINGS = False
+    settings.CX_BOT_REPLIES = "inline"  # the reply comes back with the visitor's message (see test_bot_worker)
     index_cache_clear()
     widget_key_cache_clear()
     yield
