@@ -211,20 +211,29 @@ def customers_touch(spans: dict[int, tuple[datetime, datetime]]) -> None:
     if not spans:
         return
     if connection.vendor == "postgresql":
-        with bulk.pg_cursor() as cursor:
-            cursor.execute(
-                "UPDATE journeys_customer c SET last_seen = GREATEST(c.last_seen, v.hi),"
-                " first_seen = LEAST(c.first_seen, v.lo)"
-                " FROM (SELECT (e->>0)::bigint AS id, (e->>1)::timestamptz AS lo, (e->>2)::timestamptz AS hi"
-                " FROM jsonb_array_elements(%s::jsonb) e) AS v"
-                " WHERE c.id = v.id AND c.tenant_id = %s::bigint"
-                " AND (c.last_seen IS NULL OR c.last_seen < v.hi OR c.first_seen IS NULL OR c.first_seen > v.lo)",
-                [bulk.pg_json([(k, lo, hi) for k, (lo, hi) in spans.items()]), current_tenant().pk],
-            )
+        _pg_touch(spans)
         return
     for customer_id, (lo, hi) in spans.items():
         Customer.objects.filter(Q(last_seen__lt=hi) | Q(last_seen=None), pk=customer_id).update(last_seen=hi)
         Customer.objects.filter(Q(first_seen__gt=lo) | Q(first_seen=None), pk=customer_id).update(first_seen=lo)
+
+
+def _pg_touch(spans: dict[int, tuple[datetime, datetime]]) -> None:
+    """PostgreSQL: one UPDATE that finds its rows by primary key (`id = ANY(...)`) and reads each row's span
+    from a JSON object keyed by id, with no join: a join's plan rests on statistics, and on those of a tenant
+    that has grown since the last ANALYZE (autovacuum off, or not run yet) it turned into a nested loop over
+    every customer of the tenant per request. Rows are locked in id order (the index order)."""
+    span = "(s.j -> c.id::text ->> {})::timestamptz"
+    lo, hi = span.format(0), span.format(1)
+    with bulk.pg_cursor() as cursor:
+        cursor.execute(
+            f"UPDATE journeys_customer c SET last_seen = GREATEST(c.last_seen, {hi}),"  # noqa: S608 - no input
+            f" first_seen = LEAST(c.first_seen, {lo}) FROM (SELECT %s::jsonb AS j) s"
+            f" WHERE c.tenant_id = %s::bigint AND c.id = ANY(%s::bigint[])"
+            f" AND (c.last_seen IS NULL OR c.last_seen < {hi} OR c.first_seen IS NULL OR c.first_seen > {lo})",
+            [bulk.pg_json({str(k): v for k, v in spans.items()}), current_tenant().pk, sorted(spans)],
+            prepare=False,
+        )
 
 
 _K = TypeVar("_K")
@@ -276,43 +285,71 @@ def customers_resolve(external_ids: set[str], *, create: bool, at: datetime) -> 
     return found
 
 
-def customers_resolve_touch(spans: dict[str, tuple[datetime, datetime]], *, at: datetime) -> dict[str, int]:
+Span = tuple[datetime, datetime]  # (earliest, latest) activity
+
+
+def customers_resolve_touch(
+    spans: dict[str, Span], *, at: datetime, by_id: dict[int, Span] | None = None
+) -> dict[str, int]:
     """external id -> customer id for the customers of `spans` (external id -> (earliest, latest) activity),
-    creating unknown ones bare, and widening everyone's first/last seen to include their span. On PostgreSQL
-    one statement (insert the new, update those that change, read the rest) instead of four."""
+    creating unknown ones bare, and widening the first/last seen of everyone in `spans` and in `by_id`
+    (customer id -> span) to include their span. Existing customers are locked in id order, then new ones
+    inserted in external id order, so that concurrent batches do not deadlock on each other.
+
+    On PostgreSQL every statement finds its rows through a unique index (`= ANY(array)`), so its cost is
+    that of the batch whatever the planner's statistics say about the tenant."""
+    by_id = dict(by_id or {})
     if not spans:
+        customers_touch(by_id)
         return {}
     if connection.vendor != "postgresql":
         found = customers_resolve(set(spans), create=True, at=at)
-        customers_touch({found[ext]: span for ext, span in spans.items()})
+        for ext, span in spans.items():
+            _widen(by_id, found[ext], span)
+        customers_touch(by_id)
         return found
     tenant_id = current_tenant().pk
+    found = {}
     with bulk.pg_cursor() as cursor:
         cursor.execute(
-            "WITH v AS (SELECT e->>0 AS ext, (e->>1)::timestamptz AS lo, (e->>2)::timestamptz AS hi"
-            " FROM jsonb_array_elements(%(rows)s::jsonb) e),"
-            " ins AS (INSERT INTO journeys_customer (tenant_id, external_id, email, name, phone, attributes,"
-            " consent_personalization, consent_personalization_source, consent_marketing, consent_marketing_source,"
-            " first_seen, last_seen, created, updated)"
-            " SELECT %(tenant)s::bigint, ext, '', '', '', '{}'::jsonb, false, '', false, '', lo, hi,"
-            " %(at)s::timestamptz, %(at)s::timestamptz FROM v"
-            " ON CONFLICT (tenant_id, external_id) DO NOTHING RETURNING external_id, id),"
-            " upd AS (UPDATE journeys_customer c SET last_seen = GREATEST(c.last_seen, v.hi),"
-            " first_seen = LEAST(c.first_seen, v.lo) FROM v WHERE c.tenant_id = %(tenant)s::bigint"
-            " AND c.external_id = v.ext AND (c.last_seen IS NULL OR c.last_seen < v.hi OR c.first_seen IS NULL"
-            " OR c.first_seen > v.lo))"
-            " SELECT external_id, id FROM ins UNION ALL SELECT c.external_id, c.id FROM journeys_customer c"
-            " JOIN v ON c.external_id = v.ext WHERE c.tenant_id = %(tenant)s::bigint",
-            {"rows": bulk.pg_json(sorted((ext, lo, hi) for ext, (lo, hi) in spans.items())), "tenant": tenant_id,
-             "at": at},
-        )  # fmt: skip
-        found = dict(cursor.fetchall())
-    missing = spans.keys() - found.keys()
-    if missing:  # created by a concurrent request after this statement began: read and touch them now
-        late = bulk.fetch_pairs(Customer, "external_id", "id", missing)
-        customers_touch({late[ext]: spans[ext] for ext in missing})
-        found.update(late)
+            "SELECT external_id, id, first_seen, last_seen FROM journeys_customer"
+            " WHERE tenant_id = %s::bigint AND external_id = ANY(%s::text[])",
+            [tenant_id, list(spans)],
+            prepare=False,
+        )
+        for ext, customer_id, first_seen, last_seen in cursor:
+            found[ext] = customer_id
+            lo, hi = spans[ext]
+            if first_seen is None or last_seen is None or lo < first_seen or hi > last_seen:
+                _widen(by_id, customer_id, (lo, hi))
+    customers_touch(by_id)
+    missing = sorted(spans.keys() - found.keys())
+    if missing:
+        with bulk.pg_cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO journeys_customer (tenant_id, external_id, email, name, phone, attributes,"
+                " consent_personalization, consent_personalization_source, consent_marketing,"
+                " consent_marketing_source, first_seen, last_seen, created, updated)"
+                " SELECT %(tenant)s::bigint, m.ext, '', '', '', '{}'::jsonb, false, '', false, '', m.lo, m.hi,"
+                " %(at)s::timestamptz, %(at)s::timestamptz"
+                " FROM unnest(%(ext)s::text[], %(lo)s::timestamptz[], %(hi)s::timestamptz[]) AS m(ext, lo, hi)"
+                " ORDER BY m.ext ON CONFLICT (tenant_id, external_id) DO NOTHING RETURNING external_id, id",
+                {"tenant": tenant_id, "at": at, "ext": missing, "lo": [spans[ext][0] for ext in missing],
+                 "hi": [spans[ext][1] for ext in missing]},
+                prepare=False,
+            )  # fmt: skip
+            found.update(cursor.fetchall())
+        late = [ext for ext in missing if ext not in found]
+        if late:  # created by a concurrent request meanwhile: read and touch them now
+            ids = bulk.fetch_pairs(Customer, "external_id", "id", late)
+            customers_touch({ids[ext]: spans[ext] for ext in late})
+            found.update(ids)
     return found
+
+
+def _widen(spans: dict[int, Span], customer_id: int, span: Span) -> None:
+    widen_span(spans, customer_id, span[0])
+    widen_span(spans, customer_id, span[1])
 
 
 EVENT_COLUMNS = [
@@ -350,17 +387,18 @@ def events_ingest(*, items: Sequence[Any]) -> BatchResult:
     for _, e in clean:
         if e.customer:
             widen_span(named, e.customer, e.occurred_at)
+    anonymous = {e.anonymous_id for _, e in clean if e.anonymous_id and not e.customer}
     with transaction.atomic():
-        customers = customers_resolve_touch(named, at=now)
-        anonymous = {e.anonymous_id for _, e in clean if e.anonymous_id and not e.customer}
         known_visitors = bulk.fetch_pairs(VisitorIdentity, "anonymous_id", "customer_id", anonymous)
+        visitors: dict[int, tuple[datetime, datetime]] = {}  # identified visitors' customers -> activity span
+        for _, e in clean:
+            if not e.customer and (visitor := known_visitors.get(e.anonymous_id)) is not None:
+                widen_span(visitors, visitor, e.occurred_at)
+        customers = customers_resolve_touch(named, at=now, by_id=visitors)
         identifies = {e.anonymous_id: customers[e.customer] for _, e in clean if e.anonymous_id and e.customer}
         rows: list[tuple[Any, ...]] = []
-        spans: dict[int, tuple[datetime, datetime]] = {}  # identified visitors' customers, touched below
         for _, e in clean:
             customer_id = customers[e.customer] if e.customer else known_visitors.get(e.anonymous_id)
-            if customer_id is not None and not e.customer:
-                widen_span(spans, customer_id, e.occurred_at)
             rows.append((tenant_id, customer_id, e.anonymous_id, e.type, e.name, e.properties, e.url, e.channel,
                          e.occurred_at, now, e.idempotency_key))  # fmt: skip
         stored = {
@@ -375,7 +413,6 @@ def events_ingest(*, items: Sequence[Any]) -> BatchResult:
         }
         if identifies:
             _visitors_link(identifies, at=now)
-        customers_touch(spans)
     for index, e in clean:
         key = e.idempotency_key
         results[index] = {"index": index, "status": "stored" if key in stored else "duplicate", "idempotency_key": key}
@@ -401,7 +438,9 @@ def _visitors_link(identifies: dict[str, int], *, at: datetime) -> int:
     for anon, cid in owners.items():
         by_customer.setdefault(cid, []).append(anon)
     for cid, anons in by_customer.items():
-        linked += Event.objects.filter(customer=None, anonymous_id__in=anons).update(customer_id=cid)
+        # anonymous_id != "" as in the partial index's condition, which the planner cannot infer from a long IN list
+        unlinked = Event.objects.filter(customer=None, anonymous_id__in=anons).exclude(anonymous_id="")
+        linked += unlinked.update(customer_id=cid)
     return linked
 
 
