@@ -35,6 +35,7 @@ from chatbot.engine import (
     decide,
     get_embedder,
 )
+from chatbot.engine.embeddings import feature_encoder
 
 DATA = Path(__file__).resolve().parents[2] / "shared/benchdata/clinc150/data_full.json"
 TARGET_IN_SCOPE, TARGET_OOS = 0.85, 0.75
@@ -47,25 +48,36 @@ Queries = list[tuple[str, str | None]]
 
 
 class CachingEmbedder:
-    """Wraps an embedder with an on-disk text->vector cache, so re-runs while tuning skip the model."""
+    """Wraps an embedder with an on-disk text->vector cache (its `encode_features` rows: embedding and extra
+    classifier features), so re-runs while tuning skip the model."""
 
     def __init__(self, inner, path: str | None) -> None:
         self.inner, self.name, self.path = inner, inner.name, path
+        self.features = feature_encoder(inner)
         self.cache: dict[str, np.ndarray] = {}
         if path and os.path.exists(path):
             with np.load(path, allow_pickle=False) as z:
-                self.cache = dict(zip(z["texts"].tolist(), z["vectors"], strict=True))
+                if z["vectors"].shape[1] == self.feature_dim:  # written by another engine version: ignore
+                    self.cache = dict(zip(z["texts"].tolist(), z["vectors"], strict=True))
 
     @property
     def dim(self) -> int:
         return self.inner.dim
 
-    def encode(self, texts: list[str]) -> np.ndarray:
+    @property
+    def feature_dim(self) -> int:
+        return self.features.feature_dim if self.features is not None else self.inner.dim
+
+    def encode_features(self, texts: list[str]) -> np.ndarray:
         todo = sorted({t for t in texts if t not in self.cache})
         if todo:
-            for t, v in zip(todo, self.inner.encode(todo), strict=True):
+            rows = self.features.encode_features(todo) if self.features is not None else self.inner.encode(todo)
+            for t, v in zip(todo, rows, strict=True):
                 self.cache[t] = v
-        return np.stack([self.cache[t] for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
+        return np.stack([self.cache[t] for t in texts]) if texts else np.zeros((0, self.feature_dim), np.float32)
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return np.ascontiguousarray(self.encode_features(texts)[:, : self.dim])
 
     def save(self) -> None:
         if self.path:

@@ -10,6 +10,7 @@ import importlib.util
 import os
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -72,18 +73,51 @@ def available(model_name_or_path: str | None = None) -> bool:
     return engine_info(model_name_or_path).mode == "semantic"
 
 
+# The mean of this hidden layer's token states is given to the classifier beside the sentence embedding: the
+# middle layers keep word-level detail that the final, similarity-trained layer smooths away (CLINC150
+# validation: top-1 accuracy 0.877 -> 0.883, in-scope accuracy at 80% out-of-scope recall 0.865 -> 0.875).
+FEATURE_LAYER = 4
+
+
+@runtime_checkable
+class FeatureEmbedder(Embedder, Protocol):
+    """An embedder that also gives classifier features: `encode_features(texts)` is (n, feature_dim), its first
+    `dim` columns the same vectors `encode` returns. A wrapper of an embedder should forward it."""
+
+    @property
+    def feature_dim(self) -> int: ...
+
+    def encode_features(self, texts: list[str]) -> np.ndarray: ...
+
+
 class SentenceTransformerEmbedder:
     """Lazy CPU sentence-transformers model. `encode` is thread-safe; the model loads on first use.
 
-    `num_threads` sets torch's intra-op threads for the process (None leaves torch's default).
+    `num_threads` sets torch's intra-op threads for the process (None leaves torch's default). For a
+    mean-pooling model (MiniLM) one forward pass gives both the sentence embedding and the features of
+    `feature_layer`; the last `cache_size` texts' vectors are kept, so a message embedded for a batch, for
+    intents or for retrieval is never run through the model twice.
     """
 
-    def __init__(self, model_name_or_path: str, *, num_threads: int | None = None, batch_size: int = 64) -> None:
+    def __init__(
+        self,
+        model_name_or_path: str,
+        *,
+        num_threads: int | None = None,
+        batch_size: int = 64,
+        feature_layer: int | None = FEATURE_LAYER,
+        cache_size: int = 1024,
+    ) -> None:
         self.name = model_name_or_path
         self.num_threads = num_threads
         self.batch_size = batch_size
+        self.feature_layer = feature_layer
+        self.cache_size = cache_size
         self._model: Any = None
+        self._direct: tuple[Any, Any, int, bool] | None = None  # tokenizer, transformer, max length, lower-case
         self._lock = threading.Lock()
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_lock = threading.Lock()
 
     def _load(self) -> Any:
         with self._lock:
@@ -95,7 +129,9 @@ class SentenceTransformerEmbedder:
 
                 if self.num_threads:
                     torch.set_num_threads(self.num_threads)
-                self._model = SentenceTransformer(self.name, device="cpu")
+                model = SentenceTransformer(self.name, device="cpu")
+                self._direct = _mean_pooling_parts(model)
+                self._model = model
         return self._model
 
     @property
@@ -104,22 +140,113 @@ class SentenceTransformerEmbedder:
         get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         return int(get_dim())
 
+    @property
+    def feature_dim(self) -> int:
+        """Width of `encode_features`: the embedding, plus the feature layer's mean when the model allows it."""
+        self._load()
+        return self.dim * (2 if self._features_available() else 1)
+
+    def _features_available(self) -> bool:
+        if self._direct is None or self.feature_layer is None:
+            return False
+        return 0 < self.feature_layer <= int(self._direct[1].config.num_hidden_layers)
+
     def encode(self, texts: list[str]) -> np.ndarray:
         """Encode texts in batches; returns normalised float32 of shape (n, dim)."""
-        model = self._load()
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
+        dim = self.dim
+        return np.ascontiguousarray(self.encode_features(texts)[:, :dim])
+
+    def encode_features(self, texts: list[str]) -> np.ndarray:
+        """(n, feature_dim) float32: the normalised sentence embedding, then the normalised mean of the feature
+        layer's token states (when available). Thread-safe; recently encoded texts come from the cache."""
+        self._load()
+        width = self.feature_dim
+        texts = list(texts)
+        out = np.empty((len(texts), width), dtype=np.float32)
+        todo: dict[str, list[int]] = {}
+        with self._cache_lock:
+            for i, text in enumerate(texts):
+                row = self._cache.get(text)
+                if row is None:
+                    todo.setdefault(text, []).append(i)
+                else:
+                    self._cache.move_to_end(text)
+                    out[i] = row
+        if todo:
+            unique = list(todo)
+            vectors = self._forward(unique)
+            with self._cache_lock:
+                for text, row in zip(unique, vectors, strict=True):
+                    out[todo[text]] = row
+                    if self.cache_size > 0:
+                        self._cache[text] = row
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+        return out
+
+    def _forward(self, texts: list[str]) -> np.ndarray:
         import torch
 
+        if self._direct is None:
+            with torch.inference_mode():
+                vectors = self._model.encode(
+                    texts,
+                    batch_size=self.batch_size,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                )
+            return np.ascontiguousarray(vectors, dtype=np.float32)
+        tokenizer, transformer, max_length, lower = self._direct
+        layer = self.feature_layer if self._features_available() else None
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths pad less
+        out = np.empty((len(texts), self.feature_dim), dtype=np.float32)
         with torch.inference_mode():
-            vectors = model.encode(
-                list(texts),
-                batch_size=self.batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
-        return np.ascontiguousarray(vectors, dtype=np.float32)
+            for start in range(0, len(order), self.batch_size):
+                rows = order[start : start + self.batch_size]
+                batch = [texts[i].lower() if lower else texts[i] for i in rows]
+                tokens = tokenizer(batch, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+                result = transformer(**tokens, output_hidden_states=layer is not None, return_dict=True)
+                mask = tokens["attention_mask"].unsqueeze(-1).to(result.last_hidden_state.dtype)
+                count = mask.sum(1).clamp(min=1e-9)
+                pooled = [(result.last_hidden_state * mask).sum(1) / count]
+                if layer is not None:
+                    pooled.append((result.hidden_states[layer] * mask).sum(1) / count)
+                parts = [torch.nn.functional.normalize(p, dim=1) for p in pooled]
+                out[rows] = torch.cat(parts, dim=1).numpy()
+        return out
+
+
+def _mean_pooling_parts(model: Any) -> tuple[Any, Any, int, bool] | None:
+    """(tokenizer, transformer, max length, lower-case) when `model` is transformer -> mean pooling
+    [-> normalize], so one forward pass can give the embedding and a layer's features; else None."""
+    modules = list(model)
+    if len(modules) not in (2, 3) or type(modules[1]).__name__ != "Pooling":
+        return None
+    if len(modules) == 3 and type(modules[2]).__name__ != "Normalize":
+        return None
+    config = modules[1].get_config_dict()
+    mean = config.get("pooling_mode") == "mean" or (
+        config.get("pooling_mode_mean_tokens") is True
+        and not any(v for k, v in config.items() if k.startswith("pooling_mode_") and k != "pooling_mode_mean_tokens")
+    )
+    first = modules[0]
+    transformer, tokenizer = getattr(first, "auto_model", None), getattr(first, "tokenizer", None)
+    if not mean or transformer is None or tokenizer is None or not hasattr(transformer, "config"):
+        return None
+    max_length = int(getattr(first, "max_seq_length", None) or 512)
+    return tokenizer, transformer, max_length, bool(getattr(first, "do_lower_case", False))
+
+
+def feature_encoder(embedder: Embedder | None) -> FeatureEmbedder | None:
+    """The embedder itself if it gives classifier features, else the first wrapped one (`inner`) that does."""
+    seen = 0
+    while embedder is not None and seen < 5:
+        if callable(getattr(embedder, "encode_features", None)) and hasattr(embedder, "feature_dim"):
+            return embedder  # type: ignore[return-value]
+        embedder = getattr(embedder, "inner", None)
+        seen += 1
+    return None
 
 
 class _Pending:
@@ -156,10 +283,20 @@ class BatchingEmbedder:
     def dim(self) -> int:
         return self.inner.dim
 
+    @property
+    def feature_dim(self) -> int:
+        inner = feature_encoder(self.inner)
+        return inner.feature_dim if inner is not None else self.inner.dim
+
     def encode(self, texts: list[str]) -> np.ndarray:
+        rows = self.encode_features(texts)
+        return rows if rows.shape[1] == self.dim else np.ascontiguousarray(rows[:, : self.dim])
+
+    def encode_features(self, texts: list[str]) -> np.ndarray:
+        """The inner embedder's `encode_features` (its `encode` when it has none), batched like `encode`."""
         pending = _Pending(list(texts))
         if not pending.texts:
-            return self.inner.encode([])
+            return np.zeros((0, self.feature_dim), dtype=np.float32)
         with self._lock:
             self._queue.append(pending)
             lead = not self._leader
@@ -180,7 +317,9 @@ class BatchingEmbedder:
             with self._lock:
                 batch, self._queue, self._leader = self._queue, [], False
             try:
-                vectors = self.inner.encode([t for p in batch for t in p.texts])
+                texts = [t for p in batch for t in p.texts]
+                inner = feature_encoder(self.inner)
+                vectors = inner.encode_features(texts) if inner is not None else self.inner.encode(texts)
                 self.batches += 1
                 self.texts += len(vectors)
                 start = 0
