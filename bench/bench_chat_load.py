@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -35,6 +36,8 @@ BIN = Path(PYTHON).parent
 DEFAULT_DB = "postgres://cx@127.0.0.1:5432/cx"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 ORIGIN = "https://bench-shop.test"
+WORDS = ["please", "thanks", "hello", "quick question", "hi there", "by the way", "sorry", "again", "today", "now",
+         "for my mum", "asap", "if possible", "just wondering", "ok"]  # fmt: skip
 TARGET_RATE, TARGET_P99_MS = 150, 300
 QUESTIONS = [
     "How long does shipping take?", "when will my beans arrive", "Can I return a product?",
@@ -78,10 +81,11 @@ from tenants.context import tenant_context
 from chatbot.models import Conversation, Message
 tenant = Tenant.objects.get(pk=TENANT)
 out = {"conversations": 0, "visitor_messages": 0, "bot_replies": 0, "duplicates": 0, "out_of_order": 0,
-       "gaps": 0, "unanswered": 0, "per_visitor": {}}
+       "gaps": 0, "unanswered": 0, "misanswered": 0, "per_visitor": {}}
 with tenant_context(tenant):
     rows = Message.objects.order_by("conversation_id", "id").values_list("conversation_id", "id", "sender", "text",
-                                                                           "client_id", "conversation__visitor_id")
+                                                                           "client_id", "conversation__visitor_id",
+                                                                           "reply_to_id")
     by_conv = defaultdict(list)
     for row in rows:
         by_conv[row[0]].append(row)
@@ -97,6 +101,7 @@ with tenant_context(tenant):
             if m[2] == "visitor":
                 if i + 1 < len(msgs) and msgs[i + 1][2] == "bot":
                     out["bot_replies"] += 1
+                    out["misanswered"] += msgs[i + 1][6] != m[1]  # the reply names the message it answers
                 else:
                     out["unanswered"] += 1
         out["per_visitor"][msgs[0][5]] = [m[1] for m in msgs]
@@ -128,8 +133,9 @@ def wait_ready(port: int, timeout: float = 90) -> None:
 
 
 class Visitor:
-    def __init__(self, n: int, base: str, key: str, messages: int, ws_base: str = "") -> None:
+    def __init__(self, n: int, base: str, key: str, messages: int, ws_base: str = "", interval: float = 0.0) -> None:
         self.n, self.base, self.key, self.messages = n, base, key, messages
+        self.interval = interval  # paced: message i leaves at start + offset + i * interval (or when answered)
         self.ws_base = ws_base or base
         self.token = ""
         self.latencies: list[float] = []
@@ -182,8 +188,12 @@ class Visitor:
         task = asyncio.create_task(reader())
         await joined.wait()
         await start.wait()
+        began = time.perf_counter() + (random.random() * self.interval if self.interval else 0.0)
         for i in range(self.messages):
-            text = f"{QUESTIONS[(self.n + i) % len(QUESTIONS)]} #{i}"
+            if self.interval:
+                await asyncio.sleep(max(0.0, began + i * self.interval - time.perf_counter()))
+            # Unique per visitor, as real messages mostly are: an embedding cache must not make the bench free.
+            text = f"{QUESTIONS[(self.n + i) % len(QUESTIONS)]} {WORDS[(self.n * 7 + i) % len(WORDS)]} v{self.n} #{i}"
             t0 = time.perf_counter()
             try:
                 posted = await client.post(
@@ -220,12 +230,15 @@ class Visitor:
         task.cancel()
 
 
-async def drive(base: str, key: str, visitors: int, messages: int, ws_base: str = "") -> tuple[float, list[Visitor]]:
+async def drive(
+    base: str, key: str, visitors: int, messages: int, ws_base: str = "", rate: float = 0.0
+) -> tuple[float, list[Visitor]]:
     import httpx2
 
     limits = httpx2.Limits(max_connections=visitors, max_keepalive_connections=visitors)
+    interval = visitors / rate if rate else 0.0
     async with httpx2.AsyncClient(limits=limits, timeout=120) as client:
-        crowd = [Visitor(n, base, key, messages, ws_base) for n in range(visitors)]
+        crowd = [Visitor(n, base, key, messages, ws_base, interval) for n in range(visitors)]
         start = asyncio.Event()
         tasks = [asyncio.create_task(v.run(client, start)) for v in crowd]
         await asyncio.sleep(0)
@@ -240,6 +253,52 @@ async def drive(base: str, key: str, visitors: int, messages: int, ws_base: str 
             if t.exception() is not None:
                 v.errors.append(repr(t.exception())[:200])
     return elapsed, crowd
+
+
+def _descendants(root: int) -> list[int]:
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo += [child for child, parent in parents.items() if parent == pid]
+    return found
+
+
+def cpu_by_pid(roots: list[int]) -> dict[int, float]:
+    """CPU time (user + system) used so far by these processes and their children (Linux /proc)."""
+    out = {}
+    for root in roots:
+        for pid in _descendants(root):
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                out[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            except (OSError, ValueError, IndexError):
+                continue
+    return out
+
+
+def cpu_since(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU used between two readings by the processes still running at the second (and those started since)."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
+
+
+def named(*names: str) -> list[int]:
+    """Pids of processes with these command names (PostgreSQL and Redis here serve other users too)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "comm").read_text().strip() in names:
+                pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
 
 
 def pct(values: list[float], q: float) -> float:
@@ -263,15 +322,30 @@ def main() -> int:
     parser.add_argument(
         "--socket-workers", type=int, default=0, help="serve /ws/ from a second gunicorn with this many workers"
     )
+    parser.add_argument(
+        "--replies",
+        choices=["inline", "thread", "worker"],
+        default="thread",
+        help="CX_BOT_REPLIES: in the request, a batching thread per web worker, or chat_bot_worker processes",
+    )
+    parser.add_argument("--bot-workers", type=int, default=1, help="chat_bot_worker processes (--replies worker)")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="paced: visitors together offer this many messages/s (each still waits for its reply); 0: closed loop",
+    )
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # still stop gunicorn (finally) when killed
+    load_before = [round(x, 2) for x in os.getloadavg()]
+    print(f"load average before: {load_before}", flush=True)
 
     env = {**os.environ, "DATABASE_URL": os.environ.get("DATABASE_URL", DEFAULT_DB),
            "REDIS_URL": os.environ.get("REDIS_URL", DEFAULT_REDIS), "DEBUG": "false", "LOG_LEVEL": "WARNING",
            "WIDGET_RATE_PER_IP": "100000000/min", "WIDGET_RATE_PER_VISITOR": "100000/min",
            "CX_BOT_EMBEDDINGS": "false" if args.lexical else "true", "CX_BOT_TORCH_THREADS": str(args.threads),
-           "CX_BOT_BATCH_MS": str(args.batch_ms),
+           "CX_BOT_BATCH_MS": str(args.batch_ms), "CX_BOT_REPLIES": args.replies,
            "DB_POOL": "true", "DB_POOL_MAX_SIZE": os.environ.get("DB_POOL_MAX_SIZE", "16"),
            "DB_POOL_TIMEOUT": "120",
            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "CX_TASKS_INLINE": "true"}  # fmt: skip
@@ -289,7 +363,8 @@ def main() -> int:
     def gunicorn(workers: int, port: int) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
             [str(BIN / "gunicorn"), "cxplatform.asgi:application", "-k", "uvicorn_worker.UvicornWorker",
-             "-w", str(workers), "-b", f"127.0.0.1:{port}", "--timeout", "120", "--log-level", "warning"],
+             "-w", str(workers), "-b", f"127.0.0.1:{port}", "--timeout", "120", "--log-level", "warning",
+             "--keep-alive", "75"],
             cwd=ROOT, env=env, start_new_session=True,
         )  # fmt: skip
 
@@ -301,15 +376,29 @@ def main() -> int:
     if args.socket_workers:
         servers.append(gunicorn(args.socket_workers, args.port + 1))
         ws_base = f"http://127.0.0.1:{args.port + 1}"
+    if args.replies == "worker":
+        servers += [
+            subprocess.Popen([PYTHON, "manage.py", "chat_bot_worker", "--consumer", f"bench-{n}"], cwd=ROOT, env=env,
+                             start_new_session=True)
+            for n in range(args.bot_workers)
+        ]  # fmt: skip
     try:
         wait_ready(args.port)
         if args.socket_workers:
             wait_ready(args.port + 1)
         # Warm-up outside the measurement: every worker loads the model and the index (separate tenant rows).
         asyncio.run(drive(base, made["key"], visitors=args.workers * 4, messages=3, ws_base=ws_base))
+        groups = {"web": [servers[0].pid], "sockets": [servers[1].pid] if args.socket_workers else [],
+                  "bot_workers": [s.pid for s in servers[1 + bool(args.socket_workers):]],
+                  "postgres_and_redis_shared": named("postgres", "redis-server")}  # fmt: skip
+        cpu_before = {name: cpu_by_pid(pids) for name, pids in groups.items()}
+        self_before = time.process_time()
         elapsed, crowd = asyncio.run(
-            drive(base, made["key"], visitors=args.visitors, messages=args.messages, ws_base=ws_base)
+            drive(base, made["key"], visitors=args.visitors, messages=args.messages, ws_base=ws_base, rate=args.rate)
         )
+        groups["postgres_and_redis_shared"] = named("postgres", "redis-server")  # with the backends opened since
+        cpu = {name: cpu_since(cpu_before[name], cpu_by_pid(pids)) for name, pids in groups.items()}
+        cpu["load_generator"] = time.process_time() - self_before
     finally:
         for server in servers:
             os.killpg(server.pid, signal.SIGTERM)  # the master and its workers
@@ -339,16 +428,21 @@ def main() -> int:
     lost = max(0, acknowledged - check["visitor_messages"])
     result = {
         "visitors": args.visitors, "messages_each": args.messages, "workers": args.workers,
-        "torch_threads": args.threads, "batch_ms": args.batch_ms,
+        "torch_threads": args.threads, "batch_ms": args.batch_ms, "replies": args.replies,
+        "bot_workers": args.bot_workers if args.replies == "worker" else 0, "offered_rate": args.rate or None,
+        "load_average_before": load_before,
         "socket_workers": args.socket_workers, "engine": engine, "seconds": round(elapsed, 2),
         "visitor_messages_per_s": round(rate, 1), "reply_p50_ms": round(pct(latencies, 0.5)),
         "reply_p99_ms": round(pct(latencies, 0.99)), "http_p50_ms": round(pct(http, 0.5)),
         "http_p99_ms": round(pct(http, 0.99)), "errors": len(errors),
         "stored_visitor_messages": check["visitor_messages"],
         "lost": lost, "duplicates": check["duplicates"], "out_of_order": check["out_of_order"],
-        "unanswered": check["unanswered"], "undelivered_over_socket": undelivered,
+        "unanswered": check["unanswered"], "misanswered": check["misanswered"],
+        "undelivered_over_socket": undelivered,
         "catch_up_requests": sum(v.catch_ups for v in crowd), "gaps_after_failed_sends": check["gaps"],
         "socket_reconnects": sum(v.reconnects for v in crowd),
+        # CPU per visitor message (with its reply), by process group: what the 2 cores are spent on.
+        "cpu_ms_per_message": {name: round(1000 * sec / max(1, sent), 2) for name, sec in cpu.items()},
         "targets": {"visitor_messages_per_s": TARGET_RATE, "reply_p99_ms": TARGET_P99_MS},
     }  # fmt: skip
     if errors:
@@ -361,7 +455,8 @@ def main() -> int:
         f"{rate:.0f} visitor messages/s (target >= {TARGET_RATE}); bot reply over the socket p50 "
         f"{result['reply_p50_ms']} ms, p99 {result['reply_p99_ms']} ms (target <= {TARGET_P99_MS}); "
         f"lost {lost}, duplicated {check['duplicates']}, out of order {check['out_of_order']}, "
-        f"undelivered {undelivered} (shared 2-core machine; load generator on the same cores)"
+        f"undelivered {undelivered}, unanswered {check['unanswered']}, misanswered {check['misanswered']} "
+        "(shared 2-core machine; load generator on the same cores)"
     )
     (ROOT / "bench" / "out").mkdir(exist_ok=True)
     (ROOT / "bench" / "out" / "chat_load.json").write_text(json.dumps(result, indent=2))

@@ -19,6 +19,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q, Window
+from django.db.models.fields.json import KT
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
@@ -180,14 +181,14 @@ def _message_add(
     client_id: str | None = None,
     is_note: bool = False,
     awaiting_bot: bool = False,
-    reply_to: Message | None = None,
+    reply_to_id: int | None = None,
 ) -> Message:
     """Insert one message; the caller holds the conversation's row lock inside a transaction."""
     now = timezone.now()
     message = Message.objects.create(
         conversation=conversation, sender=sender, author=author, text=text, buttons=buttons or [],
         decision=decision, client_id=client_id or None, is_note=is_note, created=now, awaiting_bot=awaiting_bot,
-        reply_to=reply_to,
+        reply_to_id=reply_to_id,
     )  # fmt: skip
     conversation.last_message_at = now
     message.conversation = conversation
@@ -254,12 +255,15 @@ def conversation_start(*, visitor_id: str, page_url: str = "") -> Conversation:
 
 def _visitor_conversation(visitor_id: str, *, page_url: str) -> Conversation:
     """The visitor's conversation to write in, locked: the latest one, reopened or replaced after resolution."""
-    latest = (
-        Conversation.objects.filter(visitor_id=visitor_id).order_by("-created", "-id").values_list("pk", flat=True)
-    ).first()
-    if latest is None:
+    # One query: the latest, locked (its customer and assignee load only when a publish needs their names).
+    conversation = (
+        Conversation.objects.select_for_update(of=("self",))
+        .filter(visitor_id=visitor_id)
+        .order_by("-created", "-id")
+        .first()
+    )
+    if conversation is None:
         return _locked(conversation_start(visitor_id=visitor_id, page_url=page_url).pk)
-    conversation = _locked(latest)
     if conversation.state != ConversationState.RESOLVED:
         return conversation
     if widget_settings_get().after_resolved == ResolvedPolicy.NEW:
@@ -326,13 +330,6 @@ def visitor_message_post(
     return created
 
 
-def _turns(rows: Sequence[Message]) -> list[Turn]:
-    return [
-        Turn(role=m.sender, text=m.text, action=(m.decision or {}).get("action") if m.sender == Sender.BOT else None)  # type: ignore[arg-type]
-        for m in rows
-    ]
-
-
 def bot_replies_answer(*, conversation_ids: Sequence[int]) -> list[Message]:
     """Answer every visitor message still waiting for the bot in these conversations of the current tenant,
     in order, each seeing the replies to the ones before it; one model call embeds them all (before any lock
@@ -350,52 +347,54 @@ def bot_replies_answer(*, conversation_ids: Sequence[int]) -> list[Message]:
         conversations = {
             c.pk: c
             for c in Conversation.objects.select_for_update(of=("self",))
-            .select_related("customer", "assignee")
+            .select_related("customer")
             .filter(pk__in=ids)
             .order_by("pk")
         }
-        pending: dict[int, list[Message]] = {}
-        for m in waiting.order_by("conversation_id", "id"):
-            pending.setdefault(m.conversation_id, []).append(m)
+        pending: dict[int, list[tuple[int, str, str | None]]] = {}  # read again under the locks
+        for pk, conversation_id, text, picked in waiting.order_by("conversation_id", "id").values_list(
+            "id", "conversation_id", "text", KT("decision__picked")
+        ):
+            pending.setdefault(conversation_id, []).append((pk, text, picked))
         if not pending:
             return []
-        recent: dict[int, list[Message]] = {}
-        for m in (
+        recent: dict[int, list[tuple[int, Turn]]] = {}
+        for pk, conversation_id, sender, text, action in (
             Message.objects.filter(conversation_id__in=list(pending), is_note=False)
             .exclude(sender=Sender.SYSTEM)
             .annotate(n=Window(RowNumber(), partition_by=[F("conversation_id")], order_by=F("id").desc()))
             .filter(n__lte=HISTORY_TURNS + max(len(v) for v in pending.values()))
             .order_by("id")
-            .only("id", "conversation_id", "sender", "text", "decision")
+            .values_list("id", "conversation_id", "sender", "text", KT("decision__action"))
         ):
-            recent.setdefault(m.conversation_id, []).append(m)
+            turn = Turn(role=sender, text=text, action=action if sender == Sender.BOT else None)
+            recent.setdefault(conversation_id, []).append((pk, turn))
         context = bot_context()
         team_in: bool | None = None
         answered: list[int] = []
         for conversation_id, messages in pending.items():
             conversation = conversations[conversation_id]
-            answered += [m.pk for m in messages]
+            answered += [pk for pk, _, _ in messages]
             if conversation.state != ConversationState.BOT:
                 continue  # a person has it now (or it was resolved): the bot stays quiet
             # Personal answers (name, orders, recommendations) only for an identity with a valid HMAC.
             known = conversation.customer if conversation.customer_verified else None
-            earlier = [m for m in recent.get(conversation_id, []) if m.pk < messages[0].pk]
-            for message in messages:
-                picked = (message.decision or {}).get("picked")
+            first = messages[0][0]
+            history = [turn for pk, turn in recent.get(conversation_id, []) if pk < first]
+            for pk, text, picked in messages:
                 reply = bot_answer_entry(entry_id=picked) if picked else None
                 if reply is None:
-                    history = _turns(earlier[-HISTORY_TURNS:])
-                    reply = bot_reply(customer=known, history=history, text=message.text, context=context)
+                    reply = bot_reply(customer=known, history=history[-HISTORY_TURNS:], text=text, context=context)
                 if reply.handoff:
                     team_in = team_hours_status()[0] if team_in is None else team_in
                     if not team_in:
                         reply.text = HANDOFF_AWAY_TEXT  # nobody joins now: the system message that follows says when
                 answer = _message_add(
                     conversation, sender=Sender.BOT, text=reply.text, buttons=reply.buttons,
-                    decision=reply.decision, reply_to=message,
+                    decision=reply.decision, reply_to_id=pk,
                 )  # fmt: skip
                 created.append(answer)
-                earlier += [message, answer]
+                history += [Turn("visitor", text), Turn("bot", reply.text, reply.decision.get("action"))]
                 if reply.handoff:
                     reason = str(reply.decision.get("reason") or "the bot handed over")
                     created.extend(_hand_off(conversation, reason=reason))

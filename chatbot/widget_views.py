@@ -14,7 +14,8 @@ from contextlib import ExitStack
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
@@ -48,6 +49,23 @@ def parse_rate(rate: str) -> tuple[int, int]:
     """ "60/min" -> (60, 60 seconds)."""
     count, _, unit = rate.partition("/")
     return int(count), _RATE_UNITS[unit.strip().lower()]
+
+
+def _rate_hits(buckets: list[tuple[str, str]]) -> int | None:
+    """Count one request in the fixed window of each (bucket, rate); seconds to wait when one is over its
+    limit, else None. On Redis all buckets cost one round trip (INCR, and EXPIRE when the window opens)."""
+    backend = caches["default"]
+    if not isinstance(backend, RedisCache):
+        return next((w for w in (_rate_hit(b, r) for b, r in buckets) if w is not None), None)
+    rates = [parse_rate(rate) for _, rate in buckets]
+    keys = [backend.make_and_validate_key(f"cx:wrl:{bucket}") for bucket, _ in buckets]
+    client = backend._cache.get_client(keys[0], write=True)  # type: ignore[attr-defined]  # Django's redis-py client
+    pipe = client.pipeline(transaction=False)
+    for key, (_, window) in zip(keys, rates, strict=True):
+        pipe.incr(key)
+        pipe.expire(key, window, nx=True)
+    counts = pipe.execute()[::2]
+    return next((window for count, (limit, window) in zip(counts, rates, strict=True) if count > limit), None)
 
 
 def _rate_hit(bucket: str, rate: str) -> int | None:
@@ -152,10 +170,10 @@ class WidgetView(APIView):
         self._throttle(request)
 
     def _throttle(self, request: Request) -> None:
-        ip = request.META.get("REMOTE_ADDR", "")
-        wait = _rate_hit(f"ip:{ip}", settings.WIDGET_RATE_PER_IP)
-        if wait is None and self.visitor_id:
-            wait = _rate_hit(f"v:{self.visitor_id}", settings.WIDGET_RATE_PER_VISITOR)
+        buckets = [(f"ip:{request.META.get('REMOTE_ADDR', '')}", settings.WIDGET_RATE_PER_IP)]
+        if self.visitor_id:
+            buckets.append((f"v:{self.visitor_id}", settings.WIDGET_RATE_PER_VISITOR))
+        wait = _rate_hits(buckets)
         if wait is not None:
             raise exceptions.Throttled(wait=wait)
 
