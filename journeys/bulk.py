@@ -76,6 +76,21 @@ def pg_rows(model: type[models.Model], columns: Sequence[str]) -> str:
     return f"(SELECT {', '.join(values)} FROM jsonb_array_elements(%s::jsonb) e) AS r"  # noqa: S608 - names quoted
 
 
+def pg_probe(model: type[models.Model], key: str, columns: Sequence[str]) -> str:
+    """SQL for `CROSS JOIN LATERAL <this>` after a derived table `k` with a column `v`: the current tenant's
+    row of `model` whose unique `key` is `k.v`, as `c` with `columns`; one %s parameter, the tenant id.
+
+    One index probe per key whatever the statistics say. `key = ANY(array)` lets the planner choose, and on a
+    tenant grown since the last ANALYZE (its row count estimated near zero) it scans the tenant's whole
+    index range per statement instead; a LATERAL subquery with LIMIT 1 cannot be turned into that."""
+    qn = connection.ops.quote_name
+    cols = ", ".join(qn(c) for c in columns)
+    return (
+        f"(SELECT {cols} FROM {qn(model._meta.db_table)}"  # noqa: S608 - names quoted
+        f" WHERE tenant_id = %s::bigint AND {qn(key)} = k.v LIMIT 1) AS c"
+    )
+
+
 def fetch_pairs(model: type[models.Model], key: str, value: str, keys: Iterable[str]) -> dict[Any, Any]:
     """{key: value} of the current tenant's rows whose `key` column is in `keys` (one query)."""
     from tenants.context import current_tenant_id
@@ -85,12 +100,13 @@ def fetch_pairs(model: type[models.Model], key: str, value: str, keys: Iterable[
         return {}
     if not _is_pg():
         return dict(model._default_manager.filter(**{f"{key}__in": keys}).values_list(key, value))
-    qn = connection.ops.quote_name
     with pg_cursor() as cursor:
         cursor.execute(
-            f"SELECT {qn(key)}, {qn(value)} FROM {qn(model._meta.db_table)}"  # noqa: S608 - names quoted
-            f" WHERE tenant_id = %s::bigint AND {qn(key)} = ANY({pg_value_array(model, key)})",
-            [current_tenant_id(), pg_json(keys)],
+            f"SELECT k.v, c.{connection.ops.quote_name(value)}"  # noqa: S608 - names quoted
+            f" FROM (SELECT DISTINCT v::{_sql_type(model, key)} AS v FROM jsonb_array_elements_text(%s::jsonb) v) k"
+            f" CROSS JOIN LATERAL {pg_probe(model, key, [value])}",
+            [pg_json(keys), current_tenant_id()],
+            prepare=False,
         )
         return dict(cursor.fetchall())
 

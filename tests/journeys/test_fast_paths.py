@@ -53,6 +53,25 @@ def test_a_batch_widens_first_and_last_seen_to_its_earliest_and_latest_event(
     )
 
 
+def test_a_batch_widens_a_customer_named_and_seen_through_an_identified_visitor_to_both(
+    api_client: APIClient, tenant: Tenant
+) -> None:
+    identify = {"anonymous_id": "v-5", "customer": "c-5", "type": "sign_up", "occurred_at": "2025-06-01T10:00:00Z"}
+    api_client.post("/api/v1/events/", [identify], format="json")
+    batch = [
+        {"customer": "c-5", "type": "page_view", "occurred_at": "2025-05-30T09:00:00Z"},
+        {"anonymous_id": "v-5", "type": "page_view", "occurred_at": "2025-06-04T12:00:00Z"},
+        {"customer": "c-6", "type": "page_view", "occurred_at": "2025-06-02T00:00:00Z"},
+    ]
+    assert api_client.post("/api/v1/events/", batch, format="json").json()["stored"] == 3
+    with tenant_context(tenant):
+        spans = dict(Customer.objects.values_list("external_id", "first_seen"))
+        last = dict(Customer.objects.values_list("external_id", "last_seen"))
+    assert spans["c-5"] == datetime(2025, 5, 30, 9, tzinfo=UTC)
+    assert last["c-5"] == datetime(2025, 6, 4, 12, tzinfo=UTC)
+    assert spans["c-6"] == last["c-6"] == datetime(2025, 6, 2, tzinfo=UTC)
+
+
 def test_values_the_database_cannot_store_are_rejected_per_item(api_client: APIClient, tenant: Tenant) -> None:
     batch = [
         {"customer": "c-1", "type": "page_view", "url": "/a\u0000b"},
