@@ -144,7 +144,8 @@ async def _send_all(layer: Any, queue: list[tuple[str, dict[str, Any]]]) -> None
             logger.warning("could not publish to %s: %r", group, result)
 
 
-# channels_redis's own group_send script, over many channel keys at once, dropping expired messages first.
+# channels_redis's own group_send script, over many channel keys at once, dropping expired messages first. A
+# channel is a sorted set by time: the copies get increasing scores so each socket receives them in order.
 _GROUP_SEND_LUA = """
 local n = #KEYS
 local now = tonumber(ARGV[2 * n + 1])
@@ -153,7 +154,7 @@ local over = 0
 for i = 1, n do
     redis.call('ZREMRANGEBYSCORE', KEYS[i], 0, now - expiry)
     if redis.call('ZCOUNT', KEYS[i], '-inf', '+inf') < tonumber(ARGV[n + i]) then
-        redis.call('ZADD', KEYS[i], now, ARGV[i])
+        redis.call('ZADD', KEYS[i], now + i * 0.000001, ARGV[i])  -- receivers pop lowest scores first
         redis.call('EXPIRE', KEYS[i], expiry)
     else
         over = over + 1
@@ -164,11 +165,14 @@ return over
 _GROUP_SEND_SHA = hashlib.sha1(_GROUP_SEND_LUA.encode()).hexdigest()  # noqa: S324 - Redis names scripts so
 
 
+_last_score = [0.0]
+
+
 async def _redis_group_send_many(layer: RedisChannelLayer, items: list[tuple[str, dict[str, Any]]]) -> None:
     """channels_redis's group_send for many (group, message) pairs in two Redis round trips (one to read the
     groups' members, one script that queues every copy), where group_send takes four per group."""
     connection = layer.connection(0)
-    now = time.time()
+    now = max(time.time(), _last_score[0])  # never below the previous batch's last copy
     keys = list(dict.fromkeys(layer._group_key(group) for group, _ in items))
     async with connection.pipeline(transaction=False) as pipe:
         for key in keys:
@@ -188,7 +192,8 @@ async def _redis_group_send_many(layer: RedisChannelLayer, items: list[tuple[str
             capacities.append(key_capacity[channel_key])
     if not channel_keys:
         return
-    args = [*channel_keys, *messages, *capacities, now, layer.expiry]
+    _last_score[0] = now + (len(channel_keys) + 1) * 0.000001
+    args = [*channel_keys, *messages, *capacities, repr(now), layer.expiry]
     try:
         over = await connection.evalsha(_GROUP_SEND_SHA, len(channel_keys), *args)
     except NoScriptError:

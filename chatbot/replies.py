@@ -27,7 +27,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connection, connections
 from django.utils import timezone
 
 from chatbot import services
@@ -75,6 +75,7 @@ def bot_reply_request(*, tenant_id: int, conversation_id: int) -> list[Message]:
 
 # -- answering batches --------------------------------------------------------------------------------------
 _tenants: dict[int, Tenant] = {}
+stats = {"batches": 0, "conversations": 0, "written": 0}  # this process's, for the worker's log and benches
 
 
 def _tenant(tenant_id: int) -> Tenant | None:
@@ -87,6 +88,12 @@ def _tenant(tenant_id: int) -> Tenant | None:
     return found
 
 
+def _connections_refresh() -> None:
+    """As a request's end does: drop obsolete or broken database connections (never inside a transaction)."""
+    if not connection.in_atomic_block:
+        close_old_connections()
+
+
 def answer_batch(requests: Iterable[tuple[int, int]]) -> int:
     """Answer what waits in these (tenant id, conversation id) pairs, a batch per tenant; returns how many
     messages were written. A failing tenant's batch is logged and left to the sweep."""
@@ -94,7 +101,7 @@ def answer_batch(requests: Iterable[tuple[int, int]]) -> int:
     for tenant_id, conversation_id in requests:
         by_tenant[int(tenant_id)].add(int(conversation_id))
     written = 0
-    close_old_connections()
+    _connections_refresh()
     try:
         for tenant_id, conversation_ids in by_tenant.items():
             tenant = _tenant(tenant_id)
@@ -106,19 +113,25 @@ def answer_batch(requests: Iterable[tuple[int, int]]) -> int:
             except Exception:
                 logger.exception("bot replies for tenant %s failed; the sweep retries them", tenant_id)
     finally:
-        close_old_connections()
+        _connections_refresh()
+    stats["batches"] += 1
+    stats["conversations"] += sum(len(c) for c in by_tenant.values())
+    stats["written"] += written
     return written
 
 
 def sweep() -> int:
     """Answer messages left waiting longer than SWEEP_AFTER (of every tenant); returns messages written."""
-    close_old_connections()
-    with all_tenants():
-        stale = list(
-            Message.all_tenants.filter(awaiting_bot=True, created__lt=timezone.now() - SWEEP_AFTER)
-            .values_list("tenant_id", "conversation_id")
-            .distinct()[: BATCH_MAX * 4]
-        )
+    _connections_refresh()
+    try:
+        with all_tenants():
+            stale = list(
+                Message.all_tenants.filter(awaiting_bot=True, created__lt=timezone.now() - SWEEP_AFTER)
+                .values_list("tenant_id", "conversation_id")
+                .distinct()[: BATCH_MAX * 4]
+            )
+    finally:
+        _connections_refresh()
     if stale:
         logger.info("answering %d conversations left waiting for the bot", len(stale))
     return answer_batch(stale) if stale else 0
@@ -153,6 +166,8 @@ class _BotThread:
                     sweep()
             except Exception:
                 logger.exception("bot thread batch failed")
+            if self.queue.empty():
+                connections.close_all()  # idle: hold no connection (a pooled one goes back to its pool)
 
 
 _thread_lock = threading.Lock()
@@ -208,6 +223,9 @@ def worker_run(*, consumer: str | None = None, stop: threading.Event | None = No
         read = client.xreadgroup(STREAM_GROUP, consumer, {STREAM: ">"}, count=BATCH_MAX, block=1000)
         for _stream, entries in read or []:
             _answer_entries(client, entries)
+        if not read:
+            connections.close_all()  # idle: hold no connection (a pooled one goes back to its pool)
+    connections.close_all()
 
 
 def _answer_entries(client: Any, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:

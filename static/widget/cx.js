@@ -15,7 +15,8 @@
   var RATED = "cx_rated_" + KEY;
 
   var state = { token: null, settings: null, conversation: null, convState: null, lastId: 0, seen: {}, unread: 0,
-                open: false, ws: null, retry: 0, ready: false, queue: [], listeners: {}, lastTyping: 0, closedByUs: false };
+                open: false, ws: null, retry: 0, ready: false, queue: [], listeners: {}, lastTyping: 0, closedByUs: false,
+                botTimer: null, lastReplyId: 0 };
 
   // ---- storage (private mode or blocked storage must not break the widget) --------------------------------
   function load(k) { try { return window.localStorage.getItem(k); } catch (e) { return null; } }
@@ -196,6 +197,8 @@
     log.scrollTop = log.scrollHeight;
     if (m.sender !== "visitor") {
       typing.textContent = "";
+      clearTimeout(state.botTimer);
+      if (m.id > state.lastReplyId) state.lastReplyId = m.id;
       if (!state.open) { state.unread++; updateBadge(); }
       live.textContent = (name ? name + ": " : "") + m.text;
       emit("message", { id: m.id, sender: m.sender, text: m.text });
@@ -294,6 +297,28 @@
     setTimeout(connect, delay);
   }
 
+  // ---- the bot's reply comes over the socket: show it typing; if nothing came, ask for what we missed ------------
+  function catchUp() {
+    if (state.ws && state.ws.readyState === 1) {
+      state.ws.send(JSON.stringify({ type: "hello", visitor: state.token, after: state.lastId }));
+      return;
+    }
+    post("messages/after/", { after: state.lastId }).then(function (data) {
+      (data.messages || []).forEach(function (m) { render(m); });
+      if (data.conversation) setConvState(data.conversation.id, data.conversation.state, data.conversation.ask_email);
+    }).catch(function () { /* the socket's reconnect catches up */ });
+  }
+  function awaitBot(after, tries) {
+    clearTimeout(state.botTimer);
+    if (state.lastReplyId > after) return;
+    typing.textContent = ((state.settings && state.settings.bot_name) || "Assistant") + " is typing…";
+    state.botTimer = setTimeout(function () {
+      if (state.lastReplyId > after) return;
+      catchUp();
+      if (tries < 3) awaitBot(after, tries + 1); else typing.textContent = "";
+    }, 6000);
+  }
+
   // ---- sending ----------------------------------------------------------------------------------------------
   function clientId() {
     var a = new Uint8Array(9); (window.crypto || window.msCrypto).getRandomValues(a);
@@ -313,6 +338,8 @@
         send.disabled = false;
         data.messages.forEach(function (m) { render(m); });
         setConvState(data.conversation.id, data.conversation.state, data.conversation.ask_email);
+        var mine = Math.max.apply(null, data.messages.map(function (m) { return m.sender === "visitor" ? m.id : 0; }));
+        if (data.conversation.state === "bot") awaitBot(mine, 0);  // unless the reply is already here
       }).catch(function (e) { send.disabled = false; err.textContent = e.message || "Could not send; please retry."; input.value = input.value || text; });
     });
   }

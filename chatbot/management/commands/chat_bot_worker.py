@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from chatbot.knowledge import bot_embedder
-from chatbot.replies import worker_run
+from chatbot.replies import stats, worker_run
 
 
 class Command(BaseCommand):
@@ -31,3 +31,8 @@ class Command(BaseCommand):
             signal.signal(sig, lambda *_: stop.set())  # finish the batch in hand, then stop
         self.stdout.write(f"bot worker: embeddings {'on' if embedder is not None else 'off'}")
         worker_run(consumer=options["consumer"], stop=stop)
+        batches = max(1, stats["batches"])
+        self.stdout.write(
+            f"bot worker stopped: {stats['written']} messages written in {stats['batches']} batches "
+            f"({stats['conversations'] / batches:.1f} conversations a batch)"
+        )
