@@ -1,10 +1,12 @@
 """Bot quality and latency on CLINC150 used as a business FAQ.
 
 Each of the 150 intents becomes one FAQ entry whose question and phrasings are its first 10 training
-utterances. Thresholds are chosen on the validation split only (`val`, 3,000 in-scope, plus `oos_val`,
-100 out-of-scope); the test split (`test`, 4,500 in-scope, plus `oos_test`, 1,000 out-of-scope) is scored
-once at the chosen thresholds and at the policy's defaults. "answered" means the policy's action is
-`answer` with that entry; out-of-scope recall is the share of out-of-scope messages with no entry answered.
+utterances; only those are trained on (no other CLINC150 training data, no `oos_train`). The test split
+(`test`, 4,500 in-scope, plus `oos_test`, 1,000 out-of-scope) is scored at the policy's default thresholds
+(`Thresholds()`, the product's setting) and at the threshold a fixed rule picks on the validation split
+(`val`, 3,000 in-scope, plus `oos_val`, 100 out-of-scope); the whole curve is printed for both splits.
+"answered" means the policy's action is `answer` with that entry; out-of-scope recall is the share of
+out-of-scope messages with no entry answered.
 
     .venv/bin/python bench/bench_bot_clinc150.py [--cache /tmp/clinc_emb.npz] [--threads 2]
         [--config similarity_weight=2.0 --config classifier_c=10] [--skip-policy] [--skip-latency]
@@ -30,6 +32,7 @@ from chatbot.engine import (
     FaqEntry,
     IndexConfig,
     KnowledgeIndex,
+    SentenceTransformerEmbedder,
     Thresholds,
     build_index,
     decide,
@@ -142,6 +145,8 @@ def policy_run(index: KnowledgeIndex, queries: Queries, thresholds: Thresholds) 
 
 
 def latency(embedder, thresholds: Thresholds) -> None:
+    if embedder is not None:  # no vector cache: every timed message runs through the model, as a new one would
+        embedder = SentenceTransformerEmbedder(embedder.name, num_threads=embedder.num_threads, cache_size=0)
     entries, val, test = load()
     queries = val + test
     rng = np.random.default_rng(1)
@@ -246,13 +251,20 @@ def main() -> None:
         f"DEFAULT answer={defaults.answer} clarify={defaults.clarify}: test in-scope accuracy {test_acc[in_grid]:.3f}, "
         f"out-of-scope recall {test_rec[in_grid]:.3f}"
     )
-    met = test_acc[pick] >= TARGET_IN_SCOPE and test_rec[pick] >= TARGET_OOS
+    print(
+        f"DEFAULT on val: in-scope accuracy {val_acc[in_grid]:.3f}, out-of-scope recall {val_rec[in_grid]:.3f} "
+        f"(the default is kept from the earlier engine, not re-chosen after seeing this test curve)"
+    )
+    for name, i in (("the policy default", in_grid), ("the validation choice", pick)):
+        met = test_acc[i] >= TARGET_IN_SCOPE and test_rec[i] >= TARGET_OOS
+        print(
+            f"VERDICT ({name}, answer={GRID[i]}): target >= {TARGET_IN_SCOPE:.0%} in-scope with >= {TARGET_OOS:.0%} "
+            f"OOS recall: {'MET' if met else 'MISSED'} ({test_acc[i]:.3f} / {test_rec[i]:.3f})"
+        )
     any_met = bool(np.any((test_acc >= TARGET_IN_SCOPE) & (test_rec >= TARGET_OOS)))
     print(
-        f"VERDICT: target >= {TARGET_IN_SCOPE:.0%} in-scope with >= {TARGET_OOS:.0%} OOS recall at one setting: "
-        f"{'MET' if met else 'MISSED'} at the validation-chosen default"
-        f" ({'some' if any_met else 'no'} test-curve point meets it; best acc+recall on test: "
-        f"{GRID[best_sum]} -> {test_acc[best_sum]:.3f} / {test_rec[best_sum]:.3f}, not used to choose)"
+        f"test curve: {'some' if any_met else 'no'} point meets the target; best acc+recall on test: "
+        f"{GRID[best_sum]} -> {test_acc[best_sum]:.3f} / {test_rec[best_sum]:.3f} (not used to choose)"
     )
     if not args.skip_policy:
         policy_run(index, test, defaults)

@@ -184,6 +184,18 @@ class SentenceTransformerEmbedder:
                     self._cache.popitem(last=False)
         return out
 
+    def cached(self, texts: list[str]) -> np.ndarray | None:
+        """`encode_features(texts)` when every text is in the cache, else None (never runs the model)."""
+        if self._model is None or not texts:
+            return None
+        with self._cache_lock:
+            rows = [self._cache.get(text) for text in texts]
+            if any(row is None for row in rows):
+                return None
+            for text in texts:
+                self._cache.move_to_end(text)
+        return np.stack(rows)  # type: ignore[arg-type]
+
     def _forward(self, texts: list[str]) -> np.ndarray:
         import torch
 
@@ -297,6 +309,10 @@ class BatchingEmbedder:
         pending = _Pending(list(texts))
         if not pending.texts:
             return np.zeros((0, self.feature_dim), dtype=np.float32)
+        lookup = getattr(self.inner, "cached", None)
+        found = lookup(pending.texts) if callable(lookup) else None
+        if found is not None:  # just embedded (e.g. for a batch of replies): no wait for a model call
+            return found
         with self._lock:
             self._queue.append(pending)
             lead = not self._leader

@@ -99,6 +99,22 @@ _PATTERNS: list[tuple[Intent, re.Pattern[str]]] = [
     ),
 ]
 
+# "Are you a real person?" asks about the assistant, not for a person: unless the message also asks for one,
+# it is not a handoff request (the knowledge base or the fallback, which offers a person, answers it).
+_ABOUT_THE_BOT = re.compile(
+    r"\b(?:are|r)\s+(?:you|u)\s+(?:an?\s+|even\s+|really\s+)?(?:real|human|person|bot|robot|machine)\b"
+    r"|\b(?:you(?:'re|\s+are)|your|ur)\s+(?:an?\s+)?(?:real\s+)?(?:person|human|bot|robot)\b"
+    r"|\b(?:is|am i talking to)\s+(?:this|it)\s+(?:an?\s+)?(?:real\s+)?(?:person|human|bot|robot)\b"
+    r"|\b(?:could|can|would)\s+you\s+(?:be|act|pretend)\b[^.?!]{0,30}\b(?:person|human)\b",
+    re.I,
+)
+_ASKS_FOR_ONE = re.compile(r"\b(?:talk|speak|chat|connect|transfer|put|pass|want|need|get|give|prefer)\b", re.I)
+
+
+def _about_the_bot(text: str) -> bool:
+    return bool(_ABOUT_THE_BOT.search(text)) and not _ASKS_FOR_ONE.search(text)
+
+
 # Example phrasings for the embedding matcher (paraphrases beyond the patterns).
 EXAMPLES: dict[Intent, list[str]] = {
     Intent.GREETING: ["hello", "hi there", "good morning", "hey, anyone there?"],
@@ -160,6 +176,8 @@ class IntentRecognizer:
             if pattern.search(text):
                 if intent in SMALL_TALK and words > _MAX_SMALL_TALK_WORDS:
                     continue
+                if intent is Intent.HUMAN and _about_the_bot(text):
+                    continue
                 return IntentResult(intent, 0.9, "pattern")
         examples = self._example_matrix()
         if examples is not None:
@@ -169,7 +187,9 @@ class IntentRecognizer:
                 sims = examples @ embedding
                 best = int(np.argmax(sims))
                 intent = self._labels[best]
-                if sims[best] >= EMBEDDING_THRESHOLD and not (intent in SMALL_TALK and words > _MAX_SMALL_TALK_WORDS):
+                too_long = intent in SMALL_TALK and words > _MAX_SMALL_TALK_WORDS
+                about_bot = intent is Intent.HUMAN and _about_the_bot(text)
+                if sims[best] >= EMBEDDING_THRESHOLD and not too_long and not about_bot:
                     return IntentResult(intent, float(sims[best]), "embedding")
         return IntentResult(Intent.NONE, 0.0, "none")
 

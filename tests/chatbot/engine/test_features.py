@@ -6,6 +6,7 @@ import io
 import pickle
 
 import numpy as np
+import pytest
 
 from chatbot.engine import FaqEntry, IndexConfig, KnowledgeIndex, build_index
 from chatbot.engine.embeddings import FeatureEmbedder, SentenceTransformerEmbedder, feature_encoder
@@ -87,3 +88,16 @@ def test_an_index_stored_by_the_previous_version_still_loads_and_answers(embedde
 def test_a_single_entry_index_with_features_answers(embedder) -> None:
     one = build_index([FaqEntry("only", "How do I reset my password?")], embedder=embedder)
     assert one.search("forgot my password")[0].entry_id == "only"
+
+
+def test_the_batcher_answers_texts_just_embedded_without_queueing(embedder, monkeypatch) -> None:
+    from chatbot.engine import BatchingEmbedder
+
+    model = SentenceTransformerEmbedder(embedder.name)
+    batcher = BatchingEmbedder(model, window_ms=50)
+    first = batcher.encode(["is the shop open on sunday"])
+    assert batcher.batches == 1
+    monkeypatch.setattr(model, "_forward", lambda texts: pytest.fail("ran the model again"))
+    again = batcher.encode_features(["is the shop open on sunday"])
+    np.testing.assert_array_equal(again[:, : model.dim], first)
+    assert batcher.batches == 1 and batcher.feature_dim == model.feature_dim

@@ -74,3 +74,23 @@ def test_embeddings_catch_what_patterns_miss(embedder) -> None:
 
 def test_embeddings_do_not_turn_faq_questions_into_intents(embedder) -> None:
     assert IntentRecognizer(embedder).recognise("How long does shipping take?").intent is Intent.NONE
+
+
+@pytest.mark.parametrize(
+    "text", ["are you real", "are you a real person?", "is it true your a real person", "could you be a real person"]
+)
+def test_asking_whether_the_bot_is_a_person_is_not_asking_for_one(text: str, embedder) -> None:
+    assert IntentRecognizer().recognise(text).intent is not Intent.HUMAN
+    assert IntentRecognizer(embedder).recognise(text).intent is not Intent.HUMAN
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "are you a bot? I want a real person",
+        "you are a bot, connect me to a human",
+        "is this a bot? I need to speak to someone",
+    ],
+)
+def test_asking_for_a_person_after_asking_about_the_bot_still_hands_off(text: str) -> None:
+    assert IntentRecognizer().recognise(text).intent is Intent.HUMAN
