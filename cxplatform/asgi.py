@@ -1,12 +1,79 @@
 """ASGI entry point: HTTP through Django; WebSockets (chat widget and inbox) through Channels."""
 
+from __future__ import annotations
+
+import asyncio
 import gc
 import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
-from django.core.asgi import get_asgi_application
+import django
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
+from django.conf import settings
+from django.core.handlers import base
+from django.core.handlers.asgi import ASGIHandler
+from django.db import connections
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cxplatform.settings")
-django_application = get_asgi_application()  # sets Django up before the consumers import models
+
+
+class ThreadPoolASGIHandler(ASGIHandler):
+    """Django's ASGI handler, running each request's middleware and view in one call on one of a
+    fixed set of threads, as a threaded WSGI server does.
+
+    Django's own handler starts and joins a new thread for every request (so every request also
+    set up its own database wrapper and pooled connection), and since our middleware is
+    synchronous it went from the event loop to that thread, back to the loop to resolve the URL,
+    and to the thread again for the view. Here the middleware chain is built synchronous, as under
+    WSGI, and runs in one hop. A request waits for a free thread (first come, first served); its
+    thread-local state is what a threaded WSGI server's would be (request_finished still closes
+    the request's database connections as configured). Async views still work, as under WSGI."""
+
+    def __init__(self, threads: int) -> None:
+        base.BaseHandler.__init__(self)  # not ASGIHandler's: it builds the chain for async
+        self.load_middleware(is_async=False)
+        self.threads = threads
+        self._idle: asyncio.Queue[ThreadPoolExecutor] | None = None
+
+    def _idle_executors(self) -> asyncio.Queue[ThreadPoolExecutor]:
+        if self._idle is None:  # in the server's event loop, after any fork
+            self._idle = asyncio.Queue()
+            for n in range(self.threads):
+                self._idle.put_nowait(ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"django-{n}"))
+        return self._idle
+
+    def shutdown(self) -> None:
+        """Close each thread's database connections and stop the threads (for tests: a server
+        process simply exits). Only when no request is being served."""
+        idle, self._idle = self._idle, None
+        while idle is not None and not idle.empty():
+            executor = idle.get_nowait()
+            executor.submit(connections.close_all).result()
+            executor.shutdown()
+
+    async def get_response_async(self, request: HttpRequest) -> HttpResponseBase:
+        return await sync_to_async(self.get_response, thread_sensitive=True)(request)  # type: ignore[no-any-return]
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+        idle = self._idle_executors()
+        executor = await idle.get()
+        try:
+            # The executor outlives the context: asgiref leaves an executor it was given running.
+            async with ThreadSensitiveContext(executor=executor):
+                await self.handle(scope, receive, send)
+        finally:
+            # A view still running after a client disconnect keeps its thread: the next request
+            # given this executor queues behind it.
+            idle.put_nowait(executor)
+
+
+django.setup(set_prefix=False)  # before the consumers import models
+django_application = ThreadPoolASGIHandler(threads=settings.ASGI_THREADS)
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 

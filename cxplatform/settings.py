@@ -63,6 +63,8 @@ MIDDLEWARE = [
 ROOT_URLCONF = "cxplatform.urls"
 WSGI_APPLICATION = "cxplatform.wsgi.application"
 ASGI_APPLICATION = "cxplatform.asgi.application"
+# Threads per ASGI server process that run requests' synchronous code (cxplatform/asgi.py).
+ASGI_THREADS = env.int("ASGI_THREADS", default=8)
 
 TEMPLATES = [
     {

@@ -1,0 +1,138 @@
+"""The ASGI handler (cxplatform/asgi.py): requests share a few long-lived threads, and with them the
+threads' database connections, so nothing of one tenant's request may stay behind for the next."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.core.signals import request_finished
+from django.db import connection
+
+from cxplatform.asgi import ThreadPoolASGIHandler
+from tenants.context import tenant_context
+from tenants.models import ApiKeyScope, Job, Tenant
+from tenants.services import api_key_create
+
+pytestmark = pytest.mark.django_db(transaction=True)  # the handler's threads see only committed rows
+
+
+@pytest.fixture
+def handler() -> Iterator[ThreadPoolASGIHandler]:
+    handler = ThreadPoolASGIHandler(threads=1)
+    yield handler
+    handler.shutdown()  # closes the thread's connection, so the test database can be flushed and dropped
+
+
+def seed(tenant: Tenant, jobs: int) -> str:
+    with tenant_context(tenant):
+        Job.objects.bulk_create([Job(tenant=tenant, kind=f"{tenant.slug}.{i}") for i in range(jobs)])
+        return api_key_create(name="asgi", scope=ApiKeyScope.READ, created_by=None).secret
+
+
+async def get(handler: ThreadPoolASGIHandler, path: str, key: str) -> tuple[int, bytes]:
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+        "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+        "headers": [(b"host", b"testserver"), (b"authorization", f"Bearer {key}".encode())],
+        "client": ("127.0.0.1", 40000), "server": ("testserver", 80),
+    }  # fmt: skip
+    received = False
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        nonlocal received
+        if not received:
+            received = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await asyncio.Event().wait()  # the client stays connected
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await handler(scope, receive, send)
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return sent[0]["status"], body
+
+
+def kinds(body: bytes) -> set[str]:
+    import json
+
+    return {job["kind"].split(".")[0] for job in json.loads(body)["results"]}
+
+
+def test_requests_of_two_tenants_on_one_thread_see_only_their_own_rows(
+    handler: ThreadPoolASGIHandler, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    key_a, key_b = seed(tenant, 3), seed(other_tenant, 2)
+    threads: list[str] = []
+
+    def record_thread(**kwargs: Any) -> None:
+        threads.append(threading.current_thread().name)
+
+    request_finished.connect(record_thread)
+    try:
+
+        async def alternate() -> list[tuple[int, bytes]]:
+            return [await get(handler, "/api/v1/jobs/", key) for key in (key_a, key_b, key_a, key_b)]
+
+        answers = asyncio.run(alternate())
+    finally:
+        request_finished.disconnect(record_thread)
+    assert [status for status, _ in answers] == [200] * 4
+    assert [kinds(body) for _, body in answers] == [{tenant.slug}, {other_tenant.slug}] * 2
+    assert len(threads) == 4 and len(set(threads)) == 1  # one thread served them all, one after another
+
+
+def test_the_connection_a_request_leaves_behind_carries_no_tenant(
+    handler: ThreadPoolASGIHandler, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    """Raw SQL without a tenant filter, on the connection tenant A's request used, sees nothing of A."""
+    key_a = seed(tenant, 3)
+    seed(other_tenant, 2)
+
+    def job_tenants_seen_on_this_thread(scope: Tenant | None) -> list[int]:
+        def query() -> list[int]:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT DISTINCT tenant_id FROM tenants_job")  # no WHERE on purpose
+                return [row[0] for row in cursor.fetchall()]
+
+        if scope is None:
+            return query()
+        with tenant_context(scope):
+            return query()
+
+    async def scenario() -> tuple[list[int], list[int]]:
+        assert (await get(handler, "/api/v1/jobs/", key_a))[0] == 200
+        run = asyncio.get_running_loop().run_in_executor
+        executor = await handler._idle_executors().get()  # the only thread, which served the request
+        try:
+            return (
+                await run(executor, job_tenants_seen_on_this_thread, None),
+                await run(executor, job_tenants_seen_on_this_thread, other_tenant),
+            )
+        finally:
+            handler._idle_executors().put_nowait(executor)
+
+    unscoped, as_other = asyncio.run(scenario())
+    assert unscoped == []
+    assert as_other == [other_tenant.pk]
+
+
+def test_concurrent_requests_beyond_the_threads_all_get_their_own_tenant(tenant: Tenant, other_tenant: Tenant) -> None:
+    handler = ThreadPoolASGIHandler(threads=2)
+    key_a, key_b = seed(tenant, 3), seed(other_tenant, 2)
+
+    async def burst() -> list[tuple[int, bytes]]:
+        return await asyncio.gather(*(get(handler, "/api/v1/jobs/", (key_a, key_b)[i % 2]) for i in range(12)))
+
+    try:
+        answers = asyncio.run(burst())
+    finally:
+        handler.shutdown()
+    assert [status for status, _ in answers] == [200] * 12
+    assert [kinds(body) for _, body in answers] == [{tenant.slug}, {other_tenant.slug}] * 6
