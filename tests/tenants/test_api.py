@@ -209,3 +209,30 @@ def test_pages_show_times_in_the_tenants_time_zone(owner_client: Client, tenant:
         Job.objects.filter(pk=job.pk).update(created=datetime(2026, 1, 5, 10, 0, tzinfo=UTC))
     page = owner_client.get("/settings/jobs/").content.decode()
     assert "Jan 5, 19:00" in page  # 10:00 UTC is 19:00 in Tokyo
+
+
+def test_job_serializer_writes_what_drf_would(tenant: Tenant, owner: User) -> None:
+    """JobSerializer writes its fields out by hand; the output must stay DRF's generic one."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from rest_framework import serializers
+
+    from tenants.api.serializers import JobSerializer
+    from tenants.models import JobStatus
+
+    now = timezone.now()
+    with tenant_context(tenant):
+        Job.objects.create(
+            kind="import", created_by=owner, params={"rows": [1, "é"]}, result={"ok": True}, started_at=now,
+            finished_at=now + timedelta(seconds=3, microseconds=5), status=JobStatus.SUCCEEDED, progress=100,
+        )  # fmt: skip
+        Job.objects.create(kind="train", status=JobStatus.FAILED, error="boom", progress=40, attempts=2, message="m")
+        jobs: list[Job] = list(Job.objects.select_related("created_by").order_by("pk"))
+    jobs.append(Job(tenant=tenant, kind="export", status=JobStatus.RUNNING, created=now))  # unsaved, enum status
+    for zone in ("UTC", "Asia/Kolkata"):  # DRF writes times in the current (the tenant's) time zone
+        with timezone.override(zone):
+            for job in jobs:
+                serializer = JobSerializer(job)
+                assert serializer.data == serializers.Serializer.to_representation(serializer, job)
+    assert JobSerializer(jobs[0]).data["created_by"] == owner.email
