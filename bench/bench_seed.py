@@ -57,10 +57,13 @@ def main() -> int:
     if not args.keep:
         code = (
             "from django.db import connection\nfrom tenants.context import all_tenants\n"
+            "tables = ('journeys_orderline','journeys_feedback','journeys_event','journeys_visitoridentity',"
+            "'journeys_order','journeys_customer','journeys_product')\n"
             "with all_tenants(), connection.cursor() as c:\n"
-            "    for t in ('journeys_orderline','journeys_feedback','journeys_event','journeys_visitoridentity',"
-            "'journeys_order','journeys_customer','journeys_product'):\n"
+            "    for t in tables:\n"
             f"        c.execute(f'DELETE FROM {{t}} WHERE tenant_id = {tenant_id}')\n"
+            "with connection.cursor() as c:  # as autovacuum would (a machine may run without it)\n"
+            "    c.execute('VACUUM ' + ', '.join(tables))\n"
         )
         subprocess.run([PYTHON, "manage.py", "shell", "-c", code], cwd=ROOT, env=env, check=False, capture_output=True)
     return done.returncode
