@@ -26,6 +26,9 @@ from .embeddings import Embedder, EngineInfo, feature_encoder
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
+# Bumped when a rebuild would score better than an index stored by an earlier engine, which still loads and
+# scores as it did. 2: the classifier also uses the embedder's extra features (embeddings.FEATURE_LAYER).
+ENGINE_REVISION = 2
 
 # Off-topic messages trained as an extra "none of the entries" class, so that in a small knowledge
 # base an unrelated message does not get most of the probability just because there are few entries.
@@ -159,6 +162,11 @@ class KnowledgeIndex:
     @property
     def mode(self) -> str:
         return self.info.mode
+
+    @property
+    def engine_revision(self) -> int:
+        """The engine revision that built this index; below `ENGINE_REVISION` a rebuild would improve it."""
+        return int(self._s.get("engine_revision", 1))
 
     def __len__(self) -> int:
         return len(self.entry_ids)
@@ -482,6 +490,7 @@ def build_index(
 
     state: dict[str, Any] = {
         "config": config,
+        "engine_revision": ENGINE_REVISION,
         "model": model_name,
         "entry_ids": ids,
         "kinds": kinds,

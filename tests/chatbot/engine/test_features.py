@@ -10,6 +10,7 @@ import pytest
 
 from chatbot.engine import FaqEntry, IndexConfig, KnowledgeIndex, build_index
 from chatbot.engine.embeddings import FeatureEmbedder, SentenceTransformerEmbedder, feature_encoder
+from chatbot.engine.index import ENGINE_REVISION
 from tests.chatbot.engine.conftest import ARTICLES, ENTRIES
 
 TEXTS = ["how long until my order gets here", "BX-4471", "what is the capital of australia"]
@@ -77,12 +78,13 @@ def test_without_features_the_index_is_built_as_before(embedder) -> None:
 def test_an_index_stored_by_the_previous_version_still_loads_and_answers(embedder) -> None:
     index = build_index(ENTRIES, ARTICLES, embedder=embedder, config=IndexConfig(feature_weight=0))
     state = dict(index._s)
-    del state["extra_dim"]  # the previous version's state had no extra features
+    del state["extra_dim"], state["engine_revision"]  # the previous version's state had neither
     buffer = io.BytesIO()
     pickle.dump({"format": 1, "state": state}, buffer)
     old = KnowledgeIndex.from_bytes(buffer.getvalue(), embedder=embedder)
     np.testing.assert_allclose(old.scores(TEXTS), index.scores(TEXTS), rtol=1e-5)
     assert old.search("can I pay using paypal")[0].entry_id == "payment"
+    assert old.engine_revision == 1 < ENGINE_REVISION == index.engine_revision  # a rebuild would improve it
 
 
 def test_a_single_entry_index_with_features_answers(embedder) -> None:
