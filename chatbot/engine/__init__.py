@@ -6,18 +6,20 @@ from .embeddings import (
     BatchingEmbedder,
     Embedder,
     EngineInfo,
+    FeatureEmbedder,
     SentenceTransformerEmbedder,
     available,
     engine_info,
     get_embedder,
     resolve_model_path,
 )
-from .index import Article, FaqEntry, IndexConfig, KnowledgeIndex, Match, QueryAnalysis, build_index
+from .index import ENGINE_REVISION, Article, FaqEntry, IndexConfig, KnowledgeIndex, Match, QueryAnalysis, build_index
 from .intents import Intent, IntentRecognizer, IntentResult, recognise
 from .policy import Action, Decision, Thresholds, Turn, decide
 from .sentiment import Frustration, frustration, sentiment, similarity
 
 __all__ = [
+    "ENGINE_REVISION",
     "HUB_MODEL_NAME",
     "Action",
     "Article",
@@ -26,6 +28,7 @@ __all__ = [
     "Embedder",
     "EngineInfo",
     "FaqEntry",
+    "FeatureEmbedder",
     "Frustration",
     "IndexConfig",
     "Intent",
