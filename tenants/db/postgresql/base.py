@@ -9,11 +9,15 @@ back transaction or savepoint, which undo `set_config`) is written again before 
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from django.db.backends.postgresql import base
 
 from tenants.context import connection_settings
+
+# With CONN_HEALTH_CHECKS, a connection found healthy this recently is trusted without a new check.
+HEALTH_CHECK_SECONDS = 1.0
 
 SET_SCOPE = "SELECT set_config('cx.tenant_id', %s, false), set_config('cx.all_tenants', %s, false)"
 
@@ -22,9 +26,34 @@ class DatabaseWrapper(base.DatabaseWrapper):
     # The (tenant id, all tenants) pair the physical connection holds; None when unknown.
     cx_applied: tuple[str, str] | None = None
 
+    # time.monotonic() of the last health check this connection passed.
+    cx_healthy_at: float = -HEALTH_CHECK_SECONDS
+
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
         self.cx_applied = None  # new, or from the pool with whatever its last user left
+        self.cx_healthy_at = -HEALTH_CHECK_SECONDS
         return super().get_new_connection(conn_params)
+
+    def close_if_health_check_failed(self) -> None:
+        """Django checks a persistent connection (SELECT 1, a round trip) in every request that uses
+        it; under load that is a query per request for connections that answered a moment ago.
+        Here the check runs at most once a second per connection; a connection known to be broken
+        is checked (and closed) at once."""
+        if (
+            self.connection is not None
+            and self.health_check_enabled
+            and not self.connection.broken
+            and time.monotonic() - self.cx_healthy_at < HEALTH_CHECK_SECONDS
+        ):
+            self.health_check_done = True
+            return
+        super().close_if_health_check_failed()
+
+    def is_usable(self) -> bool:
+        usable = bool(super().is_usable())
+        if usable:
+            self.cx_healthy_at = time.monotonic()
+        return usable
 
     def cx_apply_scope(self) -> None:
         """Write the current scope into the connection if it holds another one."""
