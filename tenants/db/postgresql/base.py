@@ -41,7 +41,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
         is checked (and closed) at once."""
         if (
             self.connection is not None
-            and self.health_check_enabled
+            and self.health_check_enabled  # type: ignore[attr-defined]  # set by connect(); not in the stubs
             and not self.connection.broken
             and time.monotonic() - self.cx_healthy_at < HEALTH_CHECK_SECONDS
         ):
