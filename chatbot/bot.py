@@ -256,7 +256,9 @@ def _recommendations(customer: Customer | None) -> tuple[str, dict[str, Any]]:
     }
 
 
-def _reply_for(decision: Decision, customer: Customer | None) -> BotReply:
+def _reply_for(
+    decision: Decision, customer: Customer | None, answers: dict[str, tuple[str, str] | None] | None = None
+) -> BotReply:
     data = decision.as_dict()
     personal = decision.action == "answer" and decision.intent in (Intent.ORDER_STATUS, Intent.PRODUCT_SUGGESTIONS)
     if personal and decision.intent == Intent.ORDER_STATUS:
@@ -266,7 +268,12 @@ def _reply_for(decision: Decision, customer: Customer | None) -> BotReply:
         text, extra = _recommendations(customer)
         return BotReply(text=text, decision={**data, **extra})
     if decision.action == "answer" and decision.entry_id:
-        found = _entry_answer(decision.entry_id)
+        if answers is None:
+            found = _entry_answer(decision.entry_id)
+        else:  # a batch of replies reads each entry once
+            if decision.entry_id not in answers:
+                answers[decision.entry_id] = _entry_answer(decision.entry_id)
+            found = answers[decision.entry_id]
         if found is not None:
             return BotReply(text=found[1], decision={**data, "entry_title": found[0]})
         data["reason"] += "; the entry was removed since the index was built"
@@ -288,6 +295,7 @@ class BotContext:
     index: KnowledgeIndex
     version_id: int | None
     thresholds: Thresholds
+    answers: dict[str, tuple[str, str] | None] = field(default_factory=dict)  # entry answers read so far
 
 
 def bot_context() -> BotContext:
@@ -307,7 +315,7 @@ def bot_reply(
     """
     context = context or bot_context()
     decision = decide(_clean(text), list(history), context.index, context.thresholds)
-    reply = _reply_for(decision, customer)
+    reply = _reply_for(decision, customer, context.answers)
     reply.decision["index_version"] = context.version_id
     reply.decision["engine"] = context.index.mode
     return reply

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import inspect
 import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -203,7 +205,17 @@ async def _redis_group_send_many(layer: RedisChannelLayer, items: list[tuple[str
 
 
 _Events = list[tuple[str, dict[str, Any]]]
-_Item = tuple[Any, _Events, threading.Event | None]
+_Marker = Callable[[], Any]  # called (and awaited when it returns an awaitable) once what precedes it is sent
+_Item = tuple[Any, _Events, _Marker | None]
+
+
+async def _call(marker: _Marker) -> None:
+    try:
+        result = marker()
+        if inspect.isawaitable(result):
+            await result
+    except Exception:
+        logger.warning("after-publish call failed", exc_info=True)
 
 
 class _Publisher:
@@ -237,16 +249,14 @@ class _Publisher:
                     await _send_all(layer, batch)
                     batch = []
                 if marker is not None:
-                    marker.set()
+                    await _call(marker)
                     continue
                 layer = item_layer
                 batch += events
             if batch:
                 await _send_all(layer, batch)
 
-    def submit(
-        self, layer: Any, events: list[tuple[str, dict[str, Any]]], marker: threading.Event | None = None
-    ) -> None:
+    def submit(self, layer: Any, events: list[tuple[str, dict[str, Any]]], marker: _Marker | None = None) -> None:
         assert self.queue is not None
         self.loop.call_soon_threadsafe(self.queue.put_nowait, (layer, list(events), marker))
 
@@ -270,8 +280,20 @@ def publish_wait(timeout: float = 5.0) -> bool:
     if publisher is None:
         return True
     done = threading.Event()
-    publisher.submit(None, [], done)
+    publisher.submit(None, [], done.set)
     return done.wait(timeout)
+
+
+def after_published(fn: _Marker) -> None:
+    """Call `fn` once everything this thread published so far is sent (at once when publishing is synchronous).
+    `fn` runs in the publisher's loop; it may return an awaitable, which is awaited there."""
+    layer = get_channel_layer()
+    if isinstance(layer, RedisChannelLayer):
+        _publisher().submit(layer, [], fn)
+        return
+    result = fn()
+    if inspect.isawaitable(result):
+        async_to_sync(_call)(lambda: result)
 
 
 def publish_message(message: Message) -> None:

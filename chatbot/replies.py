@@ -15,6 +15,7 @@ thread and worker runs every SWEEP_SECONDS for messages waiting longer than SWEE
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import queue
@@ -30,7 +31,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection, connections
 from django.utils import timezone
 
-from chatbot import services
+from chatbot import realtime, services
 from chatbot.models import Message
 from tenants.context import all_tenants, tenant_context
 from tenants.models import Tenant
@@ -63,14 +64,28 @@ def bot_reply_request(*, tenant_id: int, conversation_id: int) -> list[Message]:
     mode = reply_mode()
     if mode == "inline":
         return services.bot_replies_answer(conversation_ids=[conversation_id])
+    # Once the visitor's message is published, so its reply cannot overtake it on the way to their sockets.
     if mode == "thread":
-        _bot_thread().put(tenant_id, conversation_id)
+        realtime.after_published(lambda: _bot_thread().put(tenant_id, conversation_id))
     else:
-        try:
-            _redis().xadd(STREAM, {"t": tenant_id, "c": conversation_id}, maxlen=STREAM_MAXLEN, approximate=True)
-        except Exception:  # the message is stored: the sweep answers it
-            logger.warning("could not queue conversation %s for the bot", conversation_id, exc_info=True)
+        realtime.after_published(lambda: _stream_add(tenant_id, conversation_id))
     return []
+
+
+_async_clients: dict[int, Any] = {}
+
+
+async def _stream_add(tenant_id: int, conversation_id: int) -> None:
+    import redis.asyncio
+
+    loop = id(asyncio.get_running_loop())  # the publisher's loop, which lives as long as the process
+    client = _async_clients.get(loop)
+    if client is None:
+        client = _async_clients[loop] = redis.asyncio.Redis.from_url(settings.REDIS_URL, socket_timeout=10)
+    try:
+        await client.xadd(STREAM, {"t": tenant_id, "c": conversation_id}, maxlen=STREAM_MAXLEN, approximate=True)
+    except Exception:  # the message is stored: the sweep answers it
+        logger.warning("could not queue conversation %s for the bot", conversation_id, exc_info=True)
 
 
 # -- answering batches --------------------------------------------------------------------------------------

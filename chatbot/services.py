@@ -12,7 +12,7 @@ import logging
 import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
@@ -44,6 +44,9 @@ from journeys.services import customer_upsert, events_ingest, feedback_create, v
 from tenants.context import current_tenant
 from tenants.models import Membership, Role, User, WidgetKey
 from tenants.webhooks import webhook_emit
+
+if TYPE_CHECKING:
+    from chatbot.bot import BotReply
 
 logger = logging.getLogger(__name__)
 
@@ -372,6 +375,8 @@ def bot_replies_answer(*, conversation_ids: Sequence[int]) -> list[Message]:
         context = bot_context()
         team_in: bool | None = None
         answered: list[int] = []
+        plain: list[tuple[Conversation, list[tuple[int, BotReply]]]] = []
+        handoffs: list[tuple[Conversation, list[tuple[int, BotReply]]]] = []
         for conversation_id, messages in pending.items():
             conversation = conversations[conversation_id]
             answered += [pk for pk, _, _ in messages]
@@ -381,28 +386,74 @@ def bot_replies_answer(*, conversation_ids: Sequence[int]) -> list[Message]:
             known = conversation.customer if conversation.customer_verified else None
             first = messages[0][0]
             history = [turn for pk, turn in recent.get(conversation_id, []) if pk < first]
+            replies: list[tuple[int, BotReply]] = []
             for pk, text, picked in messages:
                 reply = bot_answer_entry(entry_id=picked) if picked else None
                 if reply is None:
                     reply = bot_reply(customer=known, history=history[-HISTORY_TURNS:], text=text, context=context)
+                replies.append((pk, reply))
+                history += [Turn("visitor", text), Turn("bot", reply.text, reply.decision.get("action"))]
+                if reply.handoff:
+                    break  # what the visitor wrote after it waits for a person
+            if replies[-1][1].handoff:
+                handoffs.append((conversation, replies))
+            else:
+                plain.append((conversation, replies))
+        created += _bot_messages_add(plain)
+        for conversation, replies in handoffs:
+            for pk, reply in replies:
                 if reply.handoff:
                     team_in = team_hours_status()[0] if team_in is None else team_in
                     if not team_in:
                         reply.text = HANDOFF_AWAY_TEXT  # nobody joins now: the system message that follows says when
-                answer = _message_add(
-                    conversation, sender=Sender.BOT, text=reply.text, buttons=reply.buttons,
-                    decision=reply.decision, reply_to_id=pk,
-                )  # fmt: skip
-                created.append(answer)
-                history += [Turn("visitor", text), Turn("bot", reply.text, reply.decision.get("action"))]
-                if reply.handoff:
-                    reason = str(reply.decision.get("reason") or "the bot handed over")
-                    created.extend(_hand_off(conversation, reason=reason))
-                    break  # what the visitor wrote after it waits for a person
-            else:
-                _save(conversation)
+                created.append(
+                    _message_add(
+                        conversation,
+                        sender=Sender.BOT,
+                        text=reply.text,
+                        buttons=reply.buttons,
+                        decision=reply.decision,
+                        reply_to_id=pk,
+                    )
+                )
+            reason = str(replies[-1][1].decision.get("reason") or "the bot handed over")
+            created.extend(_hand_off(conversation, reason=reason))
         Message.objects.filter(pk__in=answered).update(awaiting_bot=False)
-    return created
+    return sorted(created, key=lambda m: m.pk)
+
+
+def _bot_messages_add(plans: list[tuple[Conversation, list[tuple[int, BotReply]]]]) -> list[Message]:
+    """The replies of a batch that hand nothing over, in one INSERT and one UPDATE of the conversations the
+    caller holds locked; published (and sent to webhooks) after the commit like `_message_add`'s."""
+    if not plans:
+        return []
+    now = timezone.now()
+    rows = Message.objects.bulk_create(
+        [
+            Message(
+                tenant_id=conversation.tenant_id,
+                conversation=conversation,
+                sender=Sender.BOT,
+                text=reply.text,
+                buttons=reply.buttons or [],
+                decision=reply.decision,
+                reply_to_id=pk,
+                created=now,
+            )
+            for conversation, replies in plans
+            for pk, reply in replies
+        ]
+    )
+    for message in rows:
+        realtime.publish_message(message)
+        _after_commit(lambda message=message: _webhook("message.created", realtime.message_api_dict(message)))
+    conversations = [conversation for conversation, _ in plans]
+    for conversation in conversations:
+        conversation.last_message_at = now
+    Conversation.objects.bulk_update(conversations, ["last_message_at"])
+    for conversation in conversations:
+        realtime.publish_conversation(conversation, to_visitor=False)
+    return rows
 
 
 def _when(opening: datetime, now: datetime) -> str:
