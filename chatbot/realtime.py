@@ -274,16 +274,6 @@ def _publisher() -> _Publisher:
     return found
 
 
-def publish_wait(timeout: float = 5.0) -> bool:
-    """Block until what this process handed to its publisher so far has been sent (tests, shutdown)."""
-    publisher = _publishers.get(os.getpid())
-    if publisher is None:
-        return True
-    done = threading.Event()
-    publisher.submit(None, [], done.set)
-    return done.wait(timeout)
-
-
 def after_published(fn: _Marker) -> None:
     """Call `fn` once everything this thread published so far is sent (at once when publishing is synchronous).
     `fn` runs in the publisher's loop; it may return an awaitable, which is awaited there."""
