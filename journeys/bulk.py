@@ -271,6 +271,33 @@ class TableLoader:
             cursor.execute(f"DROP TABLE IF EXISTS {self._temp}")
 
 
+class Growth:
+    """Counts the rows a writer adds to a table; `add` says when they have grown 4-fold since it last said
+    so (first at `first` rows), the moment to refresh the planner's statistics (see `analyze`)."""
+
+    def __init__(self, first: int = 5000) -> None:
+        self.count, self.next = 0, first
+
+    def add(self, rows: int) -> bool:
+        self.count += rows
+        if self.count < self.next:
+            return False
+        while self.next <= self.count:
+            self.next *= 4
+        return True
+
+
+def analyze(*tables: str) -> None:
+    """Refresh the planner's statistics of `tables`. Statistics that say a tenant has none of these rows
+    make the planner scan all of the tenant's rows for look-ups meant to probe a unique index (and with
+    autovacuum off, or not run yet, nothing else refreshes them). PostgreSQL only; a role that may not
+    analyze a table gets a warning, not an error."""
+    if not _is_pg() or not tables:
+        return
+    with pg_cursor() as cursor:
+        cursor.execute(f"ANALYZE {', '.join(connection.ops.quote_name(t) for t in tables)}")
+
+
 def reserve_ids(model: type[models.Model], count: int) -> range:
     """Reserve `count` consecutive primary keys, for rows written with explicit ids (COPY).
     On PostgreSQL the identity sequence is advanced under a table lock; call inside a transaction."""

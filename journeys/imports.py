@@ -223,7 +223,7 @@ class _Importer:
         self.report, self.tz = report, tz
         self.tenant_id = current_tenant().pk
         self.currency = current_tenant().currency
-        self.stored_rows, self.analyze_at = 0, ANALYZE_FIRST
+        self.growth = bulk.Growth(ANALYZE_FIRST)
 
     def chunk(self, rows: list[Row]) -> None:
         raise NotImplementedError
@@ -232,14 +232,9 @@ class _Importer:
         """Count rows stored; each time they grow 4-fold (from ANALYZE_FIRST), refresh the planner's statistics
         of `tables`. A tenant's first big import otherwise runs on statistics that say it has none of these
         rows, and the planner scans all of them for every chunk's look-ups: quadratic time, here and in the
-        import that follows (orders look up the customers imported just before). PostgreSQL only; a role
-        that may not analyze a table gets a warning, not an error."""
-        self.stored_rows += stored
-        if self.stored_rows < self.analyze_at or connection.vendor != "postgresql":
-            return
-        self.analyze_at *= 4
-        with bulk.pg_cursor() as cursor:
-            cursor.execute(f"ANALYZE {', '.join(tables)}")
+        import that follows (orders look up the customers imported just before). See bulk.analyze."""
+        if self.growth.add(stored):
+            bulk.analyze(*tables)
 
     def finish(self) -> None:
         """Called after the last chunk."""

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from journeys import bulk, imports
+from journeys import bulk, imports, services
 from journeys.models import Customer, Order, OrderLine
 from tenants.context import tenant_context
 from tenants.models import Job, Tenant
@@ -31,6 +31,24 @@ def test_raw_cursor_queries_run_in_the_current_tenant(tenant: Tenant, other_tena
         assert Customer.objects.count() == 1  # the connection now holds tenant A's scope
     with tenant_context(other_tenant):
         assert list(bulk.fetch_pairs(Customer, "external_id", "external_id", ["b-1", "a-1"])) == ["b-1"]
+
+
+def test_widening_first_and_last_seen_by_id_cannot_reach_another_tenants_customer(
+    tenant: Tenant, other_tenant: Tenant
+) -> None:
+    """The statement finds customers by id alone; row-level security keeps it inside the current tenant."""
+    with tenant_context(other_tenant):
+        theirs = CustomerFactory(external_id="b-1")
+        before = (theirs.first_seen, theirs.last_seen)
+    with tenant_context(tenant):
+        ours = CustomerFactory(external_id="a-1")
+        at = datetime(2031, 1, 1, tzinfo=UTC)
+        services.customers_touch({theirs.pk: (at, at), ours.pk: (at, at)})
+        ours.refresh_from_db()
+    assert ours.last_seen == at
+    with tenant_context(other_tenant):
+        theirs.refresh_from_db()
+    assert (theirs.first_seen, theirs.last_seen) == before
 
 
 def test_a_batch_widens_first_and_last_seen_to_its_earliest_and_latest_event(
