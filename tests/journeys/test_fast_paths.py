@@ -153,3 +153,8 @@ def test_repeated_bad_values_are_reported_on_every_line(
     errors = [(e["line"], e["column"]) for e in job.result["errors"]]
     assert errors == [(line, col) for line in (2, 3, 4) for col in ("quantity", "unit_price")]
     assert "at least 1" in job.result["errors"][0]["reason"]
+
+
+def test_statistics_are_refreshed_each_time_a_writer_has_grown_a_table_fourfold() -> None:
+    growth = bulk.Growth(first=10)
+    assert [growth.add(n) for n in (5, 4, 1, 29, 1, 120, 1)] == [False, False, True, False, True, True, False]
