@@ -3,7 +3,7 @@
 `GET /api/v1/jobs/` (20 jobs) under 32 concurrent clients, against gunicorn with uvicorn
 workers on PostgreSQL, next to a trivial baseline (`GET /healthz`) measured in the same run.
 
-    .venv/bin/python bench/bench_api_overhead.py [--workers 2,3] [--duration 20] [--connections 32]
+    .venv/bin/python bench/bench_api_overhead.py [--workers 2,3] [--duration 20] [--connections 32] [--threads N]
 
 Needs PostgreSQL (database `cx`, role `cx`, created when missing) and wrk (installed with
 apt-get when missing and running as root). Uses Redis for the throttle cache when it answers,
@@ -263,6 +263,7 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace, use_redis: b
         f"{'uvicorn (ASGI)' if args.server == 'asgi' else 'gthread (WSGI)'} workers, "
         f"PostgreSQL{' + Redis throttle cache' if use_redis else ''}, "
         + ("psycopg pool (DB_POOL=true)" if args.pool else f"DB_CONN_MAX_AGE={env_conn_max_age(args)}")
+        + (f", ASGI_THREADS={args.threads or os.environ.get('ASGI_THREADS', 'default')}" * (args.server == "asgi"))
     )
     background = ", ".join(f"{r['busy_before']:.2f}" for r in results if r["endpoint"] == "healthz")
     log(
@@ -304,7 +305,8 @@ def main() -> int:
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/3"))
     parser.add_argument("--server", choices=["asgi", "wsgi"], default="asgi", help="uvicorn workers, or gthread (WSGI)")
     parser.add_argument("--conn-max-age", help="DB_CONN_MAX_AGE for the server (default: the app's own default)")
-    parser.add_argument("--no-pool", dest="pool", action="store_false", help="persistent connections, no pool")
+    parser.add_argument("--pool", action="store_true", help="a psycopg pool instead of persistent connections")
+    parser.add_argument("--threads", type=int, help="ASGI_THREADS: threads per worker running Django code")
     args = parser.parse_args()
 
     wrk = ensure_wrk()
@@ -322,10 +324,12 @@ def main() -> int:
         "API_THROTTLE_RATE": "100000000/s",
         "STATICFILES_STORAGE": "django.contrib.staticfiles.storage.StaticFilesStorage",
         "LOG_LEVEL": "WARNING",
-        "DB_POOL": "true" if args.pool else "false",  # docker-compose's web service pools connections
+        "DB_POOL": "true" if args.pool else "false",  # docker-compose's web keeps persistent connections
     }
     if args.conn_max_age is not None:
         env["DB_CONN_MAX_AGE"] = args.conn_max_age
+    if args.threads:
+        env["ASGI_THREADS"] = str(args.threads)
     key, clean_up = prepare(env, args.jobs)
 
     lua = Path(tempfile.mkstemp(suffix=".lua")[1])
