@@ -21,8 +21,8 @@ from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
+from chatbot.engine import ENGINE_REVISION, Embedder, EngineInfo, build_index, engine_info, get_embedder
 from chatbot.engine import Article as EngineArticle
-from chatbot.engine import Embedder, EngineInfo, build_index, engine_info, get_embedder
 from chatbot.engine import FaqEntry as EngineFaqEntry
 from chatbot.models import Article, BotSettings, FaqEntry, IndexStatus, KnowledgeIndexVersion
 from tenants.jobs import job_progress, job_start, job_task
@@ -397,7 +397,12 @@ def index_rebuild(*, job: Job | None = None) -> KnowledgeIndexVersion | None:
     embedder = bot_embedder()
     model = embedder.name if embedder is not None else ""
     active = active_index_version()
-    if active is not None and active.revision >= revision and active.engine_model == model:
+    if (
+        active is not None
+        and active.revision >= revision
+        and active.engine_model == model
+        and active.stats.get("engine_revision", 1) >= ENGINE_REVISION  # an older engine's index is rebuilt
+    ):
         return None
     entries, articles = _engine_inputs()
     version = KnowledgeIndexVersion.objects.create(
@@ -424,7 +429,8 @@ def index_rebuild(*, job: Job | None = None) -> KnowledgeIndexVersion | None:
     with transaction.atomic():
         BotSettings.objects.select_for_update().filter(tenant_id=version.tenant_id).first()  # one switch at a time
         current = KnowledgeIndexVersion.objects.filter(status=IndexStatus.ACTIVE).defer("data").first()
-        version.data, version.stats = data, {**index.stats, "bytes": len(data)}
+        version.data = data
+        version.stats = {**index.stats, "bytes": len(data), "engine_revision": index.engine_revision}
         if current is not None and current.revision > revision:
             version.status = IndexStatus.RETIRED  # a newer build finished first; never go backwards
             version.error = f"superseded by #{current.pk}"

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from chatbot import knowledge
 from chatbot.bot import BotReply, bot_answer_entry, bot_reply
-from chatbot.engine import Turn
+from chatbot.engine import ENGINE_REVISION, Turn
 from chatbot.knowledge import bot_settings_get, bot_settings_update, faq_entry_create, faq_entry_delete
 from chatbot.models import FaqEntry, IndexStatus, KnowledgeIndexVersion
 from journeys.models import Customer, Order, OrderLine, OrderStatus, Product
@@ -178,3 +178,16 @@ def test_each_tenant_gets_its_own_index(lexical: None, kb: list[FaqEntry], other
         assert ask("do you sell silk scarves").text == "Yes, in six colours."
     mine = ask("do you sell silk scarves")
     assert mine.decision["entry_id"] != scarves.index_id and mine.text != "Yes, in six colours."
+
+
+def test_an_index_built_by_an_older_engine_is_rebuilt(lexical: None, kb: list[FaqEntry]) -> None:
+    active = KnowledgeIndexVersion.objects.get(status=IndexStatus.ACTIVE)
+    assert active.stats["engine_revision"] == ENGINE_REVISION
+    assert knowledge.index_rebuild() is None  # up to date: nothing to do
+
+    stats = {k: v for k, v in active.stats.items() if k != "engine_revision"}  # as stored before revisions
+    KnowledgeIndexVersion.objects.filter(pk=active.pk).update(stats=stats)
+    rebuilt = knowledge.index_rebuild()
+    assert rebuilt is not None and rebuilt.status == IndexStatus.ACTIVE
+    assert rebuilt.revision == active.revision and rebuilt.stats["engine_revision"] == ENGINE_REVISION
+    assert ask("how long will shipping take").decision["index_version"] == rebuilt.pk
