@@ -50,7 +50,7 @@ STREAM_CLAIM_IDLE_MS = 60_000
 
 def reply_mode() -> str:
     """CX_BOT_REPLIES, by default "inline" without Redis and "thread" with it."""
-    mode = getattr(settings, "CX_BOT_REPLIES", "") or os.environ.get("CX_BOT_REPLIES", "")
+    mode = settings.CX_BOT_REPLIES
     if not mode:
         return "thread" if getattr(settings, "REDIS_URL", "") else "inline"
     if mode not in MODES:

@@ -265,6 +265,9 @@ CX_BOT_MODEL = env.str("CX_BOT_MODEL", default="")
 CX_BOT_TORCH_THREADS = env.int("CX_BOT_TORCH_THREADS", default=0) or None
 # Concurrent bot replies of a process share embedding-model calls, the first waiting this long (ms; 0 = off).
 CX_BOT_BATCH_MS = env.float("CX_BOT_BATCH_MS", default=0.0)
+# Where the bot's replies are computed (chatbot/replies.py): inline (in the visitor's request), thread (a
+# batching thread per web process) or worker (`manage.py chat_bot_worker`); empty = thread with Redis, else inline.
+CX_BOT_REPLIES = env.str("CX_BOT_REPLIES", default="")
 # Task modules outside `<app>/tasks.py` that the worker must import.
 CELERY_IMPORTS = ["chatbot.knowledge", "tenants.webhooks"]
 # Webhook delivery: request timeout (s), attempts before giving up, first retry delay (s, doubles).
