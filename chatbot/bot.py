@@ -10,14 +10,11 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
-from chatbot.engine import Decision, Embedder, KnowledgeIndex, Thresholds, Turn, build_index, decide
+from chatbot.engine import Decision, KnowledgeIndex, Thresholds, Turn, build_index, decide
 from chatbot.engine.intents import Intent
 from chatbot.knowledge import bot_embedder, bot_settings_get
 from chatbot.models import Article, FaqEntry, IndexStatus, KnowledgeIndexVersion
@@ -33,7 +30,7 @@ __all__ = [
     "bot_answer_entry",
     "bot_context",
     "bot_reply",
-    "bot_texts_embedded",
+    "bot_texts_embed",
     "index_cache_clear",
 ]
 
@@ -66,65 +63,17 @@ class BotReply:
     handoff: bool = False
 
 
-# -- embeddings computed ahead, for a batch of replies ----------------------------------------------------
-class _AheadEmbedder:
-    """The process's embedder, looking first in embeddings computed ahead by `bot_texts_embedded` on this
-    thread: a batch of replies then costs one model call, and `decide` finds each message's vector."""
-
-    def __init__(self, inner: Embedder) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self._local = threading.local()
-
-    @property
-    def dim(self) -> int:
-        return self.inner.dim
-
-    def encode(self, texts: list[str]) -> np.ndarray:
-        ahead: dict[str, np.ndarray] | None = getattr(self._local, "vectors", None)
-        if ahead and texts and all(t in ahead for t in texts):
-            return np.stack([ahead[t] for t in texts])
-        return self.inner.encode(texts)
-
-    @contextmanager
-    def ahead(self, texts: Sequence[str]) -> Iterator[None]:
-        unique = list(dict.fromkeys(texts))
-        vectors = self.inner.encode(unique) if unique else None
-        self._local.vectors = dict(zip(unique, vectors, strict=True)) if vectors is not None else {}
-        try:
-            yield
-        finally:
-            self._local.vectors = None
-
-
-_ahead: dict[int, _AheadEmbedder] = {}
-
-
-def _embedder() -> _AheadEmbedder | None:
-    inner = bot_embedder()
-    if inner is None:
-        return None
-    found = _ahead.get(id(inner))
-    if found is None or found.inner is not inner:
-        with _lock:
-            found = _ahead[id(inner)] = _AheadEmbedder(inner)
-    return found
-
-
 def _clean(text: str) -> str:
     return _WS.sub(" ", text).strip()
 
 
-@contextmanager
-def bot_texts_embedded(texts: Sequence[str]) -> Iterator[None]:
-    """Within the block, replies on this thread to any of `texts` use embeddings computed here in one model
-    call (nothing is computed without an embedding model)."""
-    embedder = _embedder()
-    if embedder is None:
-        yield
-        return
-    with embedder.ahead([_clean(t) for t in texts]):
-        yield
+def bot_texts_embed(texts: Sequence[str]) -> None:
+    """Embed `texts` in one model call ahead of replying to each of them: the embedder keeps recent texts'
+    vectors (SentenceTransformerEmbedder's cache), so each reply then finds its message's vector there."""
+    embedder = bot_embedder()
+    unique = list(dict.fromkeys(_clean(t) for t in texts))
+    if embedder is not None and unique:
+        embedder.encode(unique)
 
 
 # -- index cache ------------------------------------------------------------------------------------------
@@ -138,11 +87,10 @@ def index_cache_clear() -> None:
     with _lock:
         _cache.clear()
         _empty.clear()
-        _ahead.clear()
 
 
 def _empty_index() -> KnowledgeIndex:
-    embedder = _embedder()
+    embedder = bot_embedder()
     key = embedder.name if embedder is not None else ""
     with _lock:
         if key not in _empty:
@@ -163,7 +111,7 @@ def active_index() -> tuple[KnowledgeIndex, int | None]:
     data = KnowledgeIndexVersion.objects.filter(pk=version_id).values_list("data", flat=True).first()
     if not data:  # switched away between the two queries: keep what we have
         return (cached[1], cached[0]) if cached else (_empty_index(), None)
-    embedder = _embedder()
+    embedder = bot_embedder()
     try:
         index = KnowledgeIndex.from_bytes(bytes(data), embedder=embedder)
     except ValueError:  # built with another embedding model than this process has: lexical until rebuilt

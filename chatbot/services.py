@@ -338,7 +338,7 @@ def bot_replies_answer(*, conversation_ids: Sequence[int]) -> list[Message]:
     in order, each seeing the replies to the ones before it; one model call embeds them all (before any lock
     is taken). A conversation no longer with the bot gets no reply: its messages stop waiting. Safe to call
     twice for the same messages (each is answered once). Returns the messages written, oldest first."""
-    from chatbot.bot import bot_answer_entry, bot_context, bot_reply, bot_texts_embedded
+    from chatbot.bot import bot_answer_entry, bot_context, bot_reply, bot_texts_embed
 
     ids = sorted(set(conversation_ids))
     waiting = Message.objects.filter(conversation_id__in=ids, awaiting_bot=True)
@@ -346,7 +346,8 @@ def bot_replies_answer(*, conversation_ids: Sequence[int]) -> list[Message]:
     if not texts:
         return []
     created: list[Message] = []
-    with bot_texts_embedded(texts), transaction.atomic():
+    bot_texts_embed(texts)
+    with transaction.atomic():
         conversations = {
             c.pk: c
             for c in Conversation.objects.select_for_update(of=("self",))

@@ -15,11 +15,13 @@ from channels.layers import get_channel_layer
 from django.utils import timezone
 
 from chatbot import realtime, replies
+from chatbot.knowledge import bot_embedder, faq_entry_create, knowledge_changed
 from chatbot.models import Conversation, ConversationState, Message, Sender
 from chatbot.services import bot_replies_answer, conversation_assign
 from tenants.context import tenant_context
 from tenants.models import Tenant, User
 from tests.chatbot.conftest import Widget
+from tests.chatbot.knowledge.conftest import KB
 
 
 @pytest.fixture
@@ -142,3 +144,35 @@ def test_one_publish_reaches_every_socket_of_every_group(settings: Any) -> None:
     got = async_to_sync(run)()
     assert [e["event"]["n"] for e in got] == [1, 2, 1, 2, 1]  # each socket in the order published
     assert {e["type"] for e in got} == {realtime.EVENT_TYPE}
+
+
+@pytest.mark.django_db
+def test_a_batch_runs_the_model_once_for_all_its_messages(
+    settings: Any, monkeypatch: pytest.MonkeyPatch, widget_key: Any, tenant: Tenant, nobody_answers: None
+) -> None:
+    settings.CX_BOT_EMBEDDINGS = True
+    embedder = bot_embedder()
+    if embedder is None:
+        pytest.skip("the embeddings extra is not installed")
+    with tenant_context(tenant):
+        for question, phrasings, answer in KB:
+            faq_entry_create(question=question, phrasings=phrasings, answer=answer, rebuild=False)
+        knowledge_changed()
+    texts = ["when do my beans get here, batch test", "can I pay with a card, batch test", "hello there, batch test"]
+    for text in texts:  # one visitor each, so no reply depends on another
+        visitor = Widget(widget_key)
+        visitor.start()
+        visitor.say(text)
+    forwarded: list[list[str]] = []
+    real_forward = embedder._forward  # type: ignore[attr-defined]
+
+    def counting_forward(batch: list[str]) -> Any:
+        forwarded.append(list(batch))
+        return real_forward(batch)
+
+    monkeypatch.setattr(embedder, "_forward", counting_forward)
+    written = _answer_all(tenant)
+    assert [m.sender for m in written].count(Sender.BOT) == 3
+    assert [sorted(t for t in batch if t in texts) for batch in forwarded if set(batch) & set(texts)] == [
+        sorted(texts)
+    ]  # one model call for the three messages, and none again for any of them
