@@ -89,18 +89,13 @@ async def _stream_add(tenant_id: int, conversation_id: int) -> None:
 
 
 # -- answering batches --------------------------------------------------------------------------------------
-_tenants: dict[int, Tenant] = {}
 stats = {"batches": 0, "conversations": 0, "written": 0}  # this process's, for the worker's log and benches
 
 
 def _tenant(tenant_id: int) -> Tenant | None:
-    found = _tenants.get(tenant_id)
-    if found is None:
-        with all_tenants():
-            found = Tenant.objects.filter(pk=tenant_id).first()
-        if found is not None:
-            _tenants[tenant_id] = found
-    return found
+    """Read for every batch (one query for many replies): a long-lived worker sees a tenant's changes."""
+    with all_tenants():
+        return Tenant.objects.filter(pk=tenant_id).first()
 
 
 def _connections_refresh() -> None:
