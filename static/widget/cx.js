@@ -16,7 +16,7 @@
 
   var state = { token: null, settings: null, conversation: null, convState: null, lastId: 0, seen: {}, unread: 0,
                 open: false, ws: null, retry: 0, ready: false, queue: [], listeners: {}, lastTyping: 0, closedByUs: false,
-                botTimer: null, lastReplyId: 0 };
+                botTimer: null, lastReplyId: 0, awaitAfter: 0 };
 
   // ---- storage (private mode or blocked storage must not break the widget) --------------------------------
   function load(k) { try { return window.localStorage.getItem(k); } catch (e) { return null; } }
@@ -196,8 +196,8 @@
     log.insertBefore(li, before);
     log.scrollTop = log.scrollHeight;
     if (m.sender !== "visitor") {
-      typing.textContent = "";
-      clearTimeout(state.botTimer);
+      // An older message caught up over the socket (the greeting of a new conversation) is not the awaited reply.
+      if (m.id > state.awaitAfter) { typing.textContent = ""; clearTimeout(state.botTimer); }
       if (m.id > state.lastReplyId) state.lastReplyId = m.id;
       if (!state.open) { state.unread++; updateBadge(); }
       live.textContent = (name ? name + ": " : "") + m.text;
@@ -310,6 +310,7 @@
   }
   function awaitBot(after, tries) {
     clearTimeout(state.botTimer);
+    state.awaitAfter = after;
     if (state.lastReplyId > after) return;
     typing.textContent = ((state.settings && state.settings.bot_name) || "Assistant") + " is typing…";
     state.botTimer = setTimeout(function () {
