@@ -43,7 +43,7 @@ from journeys.models import ConsentSource, Customer, EventType, Feedback, Feedba
 from journeys.services import customer_upsert, events_ingest, feedback_create, visitor_identify
 from tenants.context import current_tenant
 from tenants.models import Membership, Role, User, WidgetKey
-from tenants.webhooks import webhook_emit
+from tenants.webhooks import webhook_emit, webhook_emit_many
 
 if TYPE_CHECKING:
     from chatbot.bot import BotReply
@@ -447,11 +447,14 @@ def _bot_messages_add(plans: list[tuple[Conversation, list[tuple[int, BotReply]]
     )
     for message in rows:
         realtime.publish_message(message)
-        _after_commit(lambda message=message: _webhook("message.created", realtime.message_api_dict(message)))
+    _after_commit(
+        lambda: webhook_emit_many(event="message.created", payloads=[realtime.message_api_dict(m) for m in rows])
+    )
     conversations = [conversation for conversation, _ in plans]
     for conversation in conversations:
         conversation.last_message_at = now
-    Conversation.objects.bulk_update(conversations, ["last_message_at"])
+    # One value for all: a plain UPDATE, where bulk_update would send a CASE over every id.
+    Conversation.objects.filter(pk__in=[c.pk for c in conversations]).update(last_message_at=now)
     for conversation in conversations:
         realtime.publish_conversation(conversation, to_visitor=False)
     return rows

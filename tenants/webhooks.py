@@ -9,6 +9,7 @@ error, timeout, any non-2xx answer) is retried with exponential backoff: base, 2
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -25,8 +26,11 @@ from typing import Any
 
 from celery import shared_task
 from django.conf import settings
+from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils import timezone
 
 from tenants.context import all_tenants, current_tenant, tenant_context
@@ -157,6 +161,58 @@ def webhook_endpoint_delete(*, endpoint: WebhookEndpoint) -> None:
     endpoint.delete()
 
 
+# -- which events a tenant's endpoints want (cached: most tenants have none, and chat emits per message) ------
+SUBSCRIBED_CACHE_SECONDS = 600
+ALL_EVENTS = "*"
+
+
+def _subscribed_keys(tenant_id: int) -> tuple[str, str]:
+    # The database's name keeps tenants of different databases (test runs in parallel) apart.
+    where = f"{connection.settings_dict['NAME']}:{tenant_id}"
+    return f"cx:wh:gen:{where}", f"cx:wh:events:{where}"
+
+
+def _subscribed_events(tenant_id: int) -> frozenset[str]:
+    """The events some active endpoint of the current tenant subscribes to (ALL_EVENTS: every event).
+
+    Kept in the shared cache with the tenant's endpoint generation at the time it was read; any change to an
+    endpoint sets a new generation (`_endpoints_changed`), so a value read before the change is never used
+    after it, in any process. Without the cache (Redis down) it is read from the database."""
+    gen_key, events_key = _subscribed_keys(tenant_id)
+    try:
+        found: dict[str, Any] | None = cache.get_many([gen_key, events_key])
+    except Exception:  # noqa: BLE001 - the database answers instead
+        found = None
+    generation = found.get(gen_key, "") if found is not None else None
+    cached = found.get(events_key) if found else None
+    if cached is not None and cached[0] == generation:
+        return frozenset(cached[1])
+    events: set[str] = set()
+    for subscribed in WebhookEndpoint.objects.filter(active=True).values_list("events", flat=True):
+        events.update(subscribed or [ALL_EVENTS])
+    if generation is not None:
+        with contextlib.suppress(Exception):  # read from the database next time
+            cache.set(events_key, (generation, sorted(events)), timeout=SUBSCRIBED_CACHE_SECONDS)
+    return frozenset(events)
+
+
+def _new_generation(tenant_id: int) -> None:
+    try:
+        cache.set(_subscribed_keys(tenant_id)[0], uuid.uuid4().hex, timeout=None)
+    except Exception:
+        logger.warning("could not invalidate the webhook endpoints of tenant %s", tenant_id, exc_info=True)
+
+
+@receiver(post_save, sender=WebhookEndpoint, dispatch_uid="webhook_endpoints_changed_save")
+@receiver(post_delete, sender=WebhookEndpoint, dispatch_uid="webhook_endpoints_changed_delete")
+def _endpoints_changed(sender: Any, instance: WebhookEndpoint, **kwargs: Any) -> None:
+    """However an endpoint changes (services, admin, a cascade): a new generation now, so nobody caches the
+    state before the commit from here on, and again after the commit, for whoever read meanwhile."""
+    tenant_id = instance.tenant_id
+    _new_generation(tenant_id)
+    transaction.on_commit(lambda: _new_generation(tenant_id))
+
+
 # -- emitting and delivering ---------------------------------------------------------------------------
 def _body(*, event: str, event_id: str, payload: dict[str, Any]) -> str:
     tenant = current_tenant()
@@ -175,21 +231,31 @@ def webhook_emit(*, event: str, payload: dict[str, Any]) -> list[WebhookDelivery
 
     Raises KeyError for an event name not in EVENTS (a programming error).
     """
+    return webhook_emit_many(event=event, payloads=[payload])
+
+
+def webhook_emit_many(*, event: str, payloads: Sequence[dict[str, Any]]) -> list[WebhookDelivery]:
+    """`webhook_emit` for several events of one kind (each its own event id), in one look-up and one INSERT."""
     if event not in EVENTS:
         raise KeyError(f"Unknown webhook event {event!r}")
+    subscribed = _subscribed_events(current_tenant().pk)
+    if not payloads or (event not in subscribed and ALL_EVENTS not in subscribed):
+        return []
     endpoints = [e for e in WebhookEndpoint.objects.filter(active=True) if e.subscribes_to(event)]
     if not endpoints:
         return []
-    event_id, now = "evt_" + uuid.uuid4().hex, timezone.now()
-    body = _body(event=event, event_id=event_id, payload=payload)
-    deliveries = WebhookDelivery.objects.bulk_create(
-        [
+    now = timezone.now()
+    rows = []
+    for payload in payloads:
+        event_id = "evt_" + uuid.uuid4().hex
+        body = _body(event=event, event_id=event_id, payload=payload)
+        rows += [
             WebhookDelivery(
                 tenant_id=e.tenant_id, endpoint=e, event=event, event_id=event_id, body=body, next_attempt_at=now
             )
             for e in endpoints
         ]
-    )
+    deliveries = WebhookDelivery.objects.bulk_create(rows)
     for delivery in deliveries:
         _enqueue(delivery, countdown=0)
     return deliveries

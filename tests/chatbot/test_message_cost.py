@@ -1,0 +1,97 @@
+"""What a visitor message costs on the hot path: the widget POST's queries are pinned; webhook endpoints are
+looked up in the shared cache (a tenant with none pays no query), and any change to an endpoint reaches the
+very next message; a bot batch sends one delivery per reply."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from chatbot import replies
+from chatbot.models import Conversation, Message, Sender
+from chatbot.services import bot_replies_answer
+from tenants import webhooks
+from tenants.context import tenant_context
+from tenants.models import Tenant, WebhookDelivery, WebhookEndpoint
+from tests.chatbot.conftest import Widget
+
+HOOK = "https://hooks.example.com/cx"
+
+
+@pytest.fixture
+def nobody_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Visitor messages are stored and left waiting for the bot, as with replies from chat_bot_worker."""
+    monkeypatch.setattr(replies, "bot_reply_request", lambda **_: [])
+
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Webhook POSTs, recorded instead of sent (no test touches the internet)."""
+    posts: list[dict[str, Any]] = []
+
+    def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> tuple[int, str]:
+        posts.append({"url": url, **json.loads(body)})
+        return 200, "ok"
+
+    monkeypatch.setattr(webhooks, "_post", post)
+    return posts
+
+
+def _created(posts: list[dict[str, Any]]) -> list[str]:
+    return [p["data"]["text"] for p in posts if p["type"] == "message.created"]
+
+
+@pytest.mark.django_db
+def test_a_visitor_message_stores_in_six_queries_when_no_endpoint_listens(
+    widget: Widget, kb: None, nobody_answers: None, django_assert_num_queries: Any
+) -> None:
+    widget.say("hello", client_id="c0")  # the conversation (and the endpoints' cache entry) exist now
+    # (Savepoint,) the locked conversation, the client id's message, INSERT, UPDATE of the conversation, (release).
+    with django_assert_num_queries(6):
+        posted = widget.say("How long does shipping take?", client_id="c1")
+    assert [m["sender"] for m in posted["messages"]] == ["visitor"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_endpoint_gets_the_very_next_message_after_any_change(
+    widget: Widget, tenant: Tenant, other_tenant: Tenant, nobody_answers: None, sent: list[dict[str, Any]]
+) -> None:
+    with tenant_context(other_tenant):  # another tenant's endpoint never makes this tenant's messages go out
+        webhooks.webhook_endpoint_create(url=HOOK + "/other")
+    widget.say("before any endpoint")  # cached: no endpoint wants anything
+    with tenant_context(tenant):
+        endpoint, _ = webhooks.webhook_endpoint_create(url=HOOK, events=["feedback.created"])
+    widget.say("not subscribed yet")
+    with tenant_context(tenant):
+        webhooks.webhook_endpoint_update(endpoint=endpoint, events=["message.created"])
+    widget.say("subscribed")
+    with tenant_context(tenant):
+        webhooks.webhook_endpoint_update(endpoint=endpoint, active=False)
+    widget.say("paused")
+    with tenant_context(tenant):  # a change made past the services (admin, shell) counts as well
+        WebhookEndpoint.objects.filter(pk=endpoint.pk).get().delete()
+        WebhookEndpoint.objects.create(url=HOOK, secret="whsec_x", events=[])
+    widget.say("every event")
+    assert _created(sent) == ["subscribed", "every event"]
+    assert {p["url"] for p in sent} == {HOOK}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_bot_batch_sends_one_delivery_per_reply(
+    widget_key: Any, kb: None, tenant: Tenant, nobody_answers: None, sent: list[dict[str, Any]]
+) -> None:
+    visitors = [Widget(widget_key) for _ in range(3)]
+    for n, visitor in enumerate(visitors):
+        visitor.start()
+        visitor.say(f"Can I return a product? #{n}")
+    with tenant_context(tenant):
+        webhooks.webhook_endpoint_create(url=HOOK, events=["message.created"])
+        written = bot_replies_answer(conversation_ids=list(Conversation.objects.values_list("pk", flat=True)))
+        replies_ = [m for m in written if m.sender == Sender.BOT]
+        assert len(replies_) == 3
+        deliveries = list(WebhookDelivery.objects.filter(event="message.created"))
+        assert len({d.event_id for d in deliveries}) == len(deliveries) == 3
+        assert not Message.objects.filter(awaiting_bot=True).exists()
+    assert sorted(p["data"]["id"] for p in sent) == sorted(m.pk for m in replies_)
