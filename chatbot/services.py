@@ -38,7 +38,7 @@ from chatbot.models import (
     WidgetIdentity,
     WidgetSettings,
 )
-from chatbot.selectors import widget_key_cache_clear
+from chatbot.selectors import conversation_latest, widget_key_cache_clear
 from journeys.models import ConsentSource, Customer, EventType, Feedback, FeedbackKind
 from journeys.services import customer_upsert, events_ingest, feedback_create, visitor_identify
 from tenants.context import current_tenant
@@ -279,6 +279,14 @@ def _visitor_conversation(visitor_id: str, *, page_url: str) -> Conversation:
     return conversation
 
 
+def _resent(visitor_id: str, client_id: str | None) -> Message | None:
+    """The message of the visitor's latest conversation with this client id (committed by now), if any."""
+    conversation = conversation_latest(visitor_id=visitor_id) if client_id is not None else None
+    if conversation is None:
+        return None
+    return Message.objects.filter(conversation=conversation, client_id=client_id).first()
+
+
 def _replies_to(message: Message) -> list[Message]:
     """A stored visitor message and what answered it (for a resend with the same client id)."""
     after = list(
@@ -311,23 +319,26 @@ def visitor_message_post(
 
     text = _clean_text(text, max_chars=max_chars)
     client_id = _clean_client_id(client_id)
-    with transaction.atomic():
-        conversation = _visitor_conversation(visitor_id, page_url=page_url)
-        if client_id is not None:
-            existing = Message.objects.filter(conversation=conversation, client_id=client_id).first()
-            if existing is not None:
-                return _replies_to(existing)
-        to_bot = conversation.state == ConversationState.BOT
-        message = _message_add(
-            conversation, sender=Sender.VISITOR, text=text, client_id=client_id, awaiting_bot=to_bot,
-            decision={"picked": entry_id} if entry_id and to_bot else None,
-        )  # fmt: skip
-        created = [message]
-        email = _clean_email(text) if not to_bot and conversation.asks_email else None
-        if email is not None:  # asked for an email out of hours, they wrote it in the chat
-            created.append(_contact_email_store(conversation, email))
-        else:
-            _save(conversation)
+    try:
+        with transaction.atomic():
+            conversation = _visitor_conversation(visitor_id, page_url=page_url)
+            to_bot = conversation.state == ConversationState.BOT
+            # A resend (its client id already in the conversation) fails the unique constraint: no look-up first.
+            message = _message_add(
+                conversation, sender=Sender.VISITOR, text=text, client_id=client_id, awaiting_bot=to_bot,
+                decision={"picked": entry_id} if entry_id and to_bot else None,
+            )  # fmt: skip
+            created = [message]
+            email = _clean_email(text) if not to_bot and conversation.asks_email else None
+            if email is not None:  # asked for an email out of hours, they wrote it in the chat
+                created.append(_contact_email_store(conversation, email))
+            else:
+                _save(conversation)
+    except IntegrityError:
+        existing = _resent(visitor_id, client_id)
+        if existing is None:
+            raise
+        return _replies_to(existing)  # all the transaction did (a reopening too) was rolled back
     if to_bot:
         created += replies.bot_reply_request(tenant_id=conversation.tenant_id, conversation_id=conversation.pk)
     return created

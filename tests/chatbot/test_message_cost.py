@@ -5,11 +5,13 @@ very next message; a bot batch sends one delivery per reply."""
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import pytest
+from django.db import connection
 
-from chatbot import replies
+from chatbot import replies, services
 from chatbot.models import Conversation, Message, Sender
 from chatbot.services import bot_replies_answer
 from tenants import webhooks
@@ -44,14 +46,40 @@ def _created(posts: list[dict[str, Any]]) -> list[str]:
 
 
 @pytest.mark.django_db
-def test_a_visitor_message_stores_in_six_queries_when_no_endpoint_listens(
+def test_a_visitor_message_stores_in_five_queries_when_no_endpoint_listens(
     widget: Widget, kb: None, nobody_answers: None, django_assert_num_queries: Any
 ) -> None:
     widget.say("hello", client_id="c0")  # the conversation (and the endpoints' cache entry) exist now
-    # (Savepoint,) the locked conversation, the client id's message, INSERT, UPDATE of the conversation, (release).
-    with django_assert_num_queries(6):
+    # (Savepoint,) the locked conversation, INSERT (a resend fails its unique client id), UPDATE, (release).
+    with django_assert_num_queries(5):
         posted = widget.say("How long does shipping take?", client_id="c1")
     assert [m["sender"] for m in posted["messages"]] == ["visitor"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_message_sent_twice_at_once_is_stored_once(widget: Widget, tenant: Tenant, nobody_answers: None) -> None:
+    widget.say("hello", client_id="c0")
+    barrier = threading.Barrier(4)
+    answers: list[list[int]] = []
+
+    def resend() -> None:
+        try:
+            with tenant_context(tenant):
+                barrier.wait(timeout=10)
+                posted = services.visitor_message_post(visitor_id=visitor, text="Are you there?", client_id="c1")
+                answers.append([m.pk for m in posted])
+        finally:
+            connection.close()
+
+    visitor = services.visitor_id_for(widget.token)
+    threads = [threading.Thread(target=resend) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    with tenant_context(tenant):
+        stored = list(Message.objects.filter(client_id="c1").values_list("pk", flat=True))
+    assert len(stored) == 1 and answers == [stored] * 4
 
 
 @pytest.mark.django_db(transaction=True)
