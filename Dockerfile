@@ -32,5 +32,5 @@ RUN pip install --no-deps . \
 
 USER cx
 EXPOSE 8000
-CMD ["gunicorn", "cxplatform.asgi:application", "-k", "uvicorn_worker.UvicornWorker", "--bind", "0.0.0.0:8000", \
+CMD ["gunicorn", "cxplatform.asgi:application", "-k", "cxplatform.server.UvicornWorker", "--bind", "0.0.0.0:8000", \
      "--access-logfile", "-"]

@@ -175,9 +175,9 @@ class Server:
     def __init__(self, env: dict[str, str], workers: int, port: int, logfile: Path, kind: str = "asgi") -> None:
         self.url = f"http://127.0.0.1:{port}"
         self.logfile = logfile.open("w")
-        # asgi: what production runs. wsgi: threaded sync workers, for comparison only.
+        # asgi: what production runs (docker-compose's web). wsgi: threaded sync workers, for comparison only.
         if kind == "asgi":
-            app = ["cxplatform.asgi:application", "-k", "uvicorn_worker.UvicornWorker"]
+            app = ["cxplatform.asgi:application", "-k", "cxplatform.server.UvicornWorker"]
         else:
             app = ["cxplatform.wsgi:application", "-k", "gthread", "--threads", "8"]
         cmd = [
