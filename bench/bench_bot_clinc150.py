@@ -8,8 +8,11 @@ utterances; only those are trained on (no other CLINC150 training data, no `oos_
 "answered" means the policy's action is `answer` with that entry; out-of-scope recall is the share of
 out-of-scope messages with no entry answered.
 
-    .venv/bin/python bench/bench_bot_clinc150.py [--cache /tmp/clinc_emb.npz] [--threads 2]
+    .venv/bin/python bench/bench_bot_clinc150.py [--cache /tmp/clinc_emb.npz] [--threads 2] [--fp32]
         [--config similarity_weight=2.0 --config classifier_c=10] [--skip-policy] [--skip-latency]
+
+The model runs as the product runs it (int8 Linear layers, CX_BOT_MODEL_QUANTIZE); `--fp32` measures the
+float model. A `--cache` file holds one variant's vectors: use one file per variant.
 """
 
 from __future__ import annotations
@@ -60,8 +63,12 @@ class CachingEmbedder:
         self.cache: dict[str, np.ndarray] = {}
         if path and os.path.exists(path):
             with np.load(path, allow_pickle=False) as z:
-                if z["vectors"].shape[1] == self.feature_dim:  # written by another engine version: ignore
+                # Written by another engine version or model variant (older files record none): ignored.
+                same_model = "model" in z.files and str(z["model"]) == self.name
+                if same_model and z["vectors"].shape[1] == self.feature_dim:
                     self.cache = dict(zip(z["texts"].tolist(), z["vectors"], strict=True))
+                else:
+                    print(f"ignoring {path}: written for another model variant or engine version")
 
     @property
     def dim(self) -> int:
@@ -85,7 +92,8 @@ class CachingEmbedder:
     def save(self) -> None:
         if self.path:
             texts = list(self.cache)
-            np.savez(self.path, texts=np.array(texts), vectors=np.stack([self.cache[t] for t in texts]))
+            vectors = np.stack([self.cache[t] for t in texts])
+            np.savez(self.path, texts=np.array(texts), vectors=vectors, model=np.array(self.name))
 
 
 def load() -> tuple[list[FaqEntry], Queries, Queries]:
@@ -146,7 +154,9 @@ def policy_run(index: KnowledgeIndex, queries: Queries, thresholds: Thresholds) 
 
 def latency(embedder, thresholds: Thresholds) -> None:
     if embedder is not None:  # no vector cache: every timed message runs through the model, as a new one would
-        embedder = SentenceTransformerEmbedder(embedder.name, num_threads=embedder.num_threads, cache_size=0)
+        embedder = SentenceTransformerEmbedder(
+            embedder.model_path, num_threads=embedder.num_threads, cache_size=0, quantize=embedder.quantize
+        )
     entries, val, test = load()
     queries = val + test
     rng = np.random.default_rng(1)
@@ -207,12 +217,13 @@ def main() -> None:
     parser.add_argument("--cache", default=None, help="npz file caching embeddings between runs")
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (2 cores here)")
     parser.add_argument("--lexical", action="store_true", help="no embeddings")
+    parser.add_argument("--fp32", action="store_true", help="the float model instead of the int8 default")
     parser.add_argument("--config", action="append", default=[], help="IndexConfig override, e.g. classifier_c=5")
     parser.add_argument("--skip-policy", action="store_true", help="skip decide() over the full test set")
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--latency-only", action="store_true")
     args = parser.parse_args()
-    base = None if args.lexical else get_embedder(None, args.threads)
+    base = None if args.lexical else get_embedder(None, args.threads, quantize=not args.fp32)
     embedder = CachingEmbedder(base, args.cache) if base is not None else None
     print(f"mode: {'semantic ' + base.name if base else 'lexical'}; torch threads {args.threads}")
     defaults = Thresholds()

