@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from datetime import datetime, tzinfo
 from typing import Any
 
-from rest_framework import serializers
+from django.utils import timezone
+from rest_framework import ISO_8601, serializers
+from rest_framework.settings import api_settings
 
 from tenants.models import AuditLogEntry, Job, Membership, Tenant
 
@@ -25,6 +28,17 @@ class MembershipSerializer(serializers.ModelSerializer[Membership]):
 _datetime = serializers.DateTimeField(read_only=True)  # DRF's format and time zone, in one field for all
 
 
+def _iso(value: datetime | None, zone: tzinfo) -> str | None:
+    """What `_datetime` writes for `value` in the current time zone `zone` (looked up once per object):
+    ISO 8601, with Z for UTC. DRF's field looks the zone and its settings up for every value."""
+    if value is None:
+        return None
+    if value.tzinfo is None or api_settings.DATETIME_FORMAT != ISO_8601:  # naive, or another format: DRF's rules
+        return _datetime.to_representation(value)  # type: ignore[no-any-return]
+    text = value.astimezone(zone).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
 class JobSerializer(serializers.ModelSerializer[Job]):
     """Output only (jobs are started by services, never written through it). Writes the fields out
     directly: DRF builds the thirteen fields of a model serializer anew for every request, which
@@ -34,9 +48,7 @@ class JobSerializer(serializers.ModelSerializer[Job]):
     created_by = serializers.EmailField(source="created_by.email", read_only=True, default=None)
 
     def to_representation(self, instance: Job) -> dict[str, Any]:
-        def when(value: Any) -> Any:
-            return None if value is None else _datetime.to_representation(value)
-
+        zone = timezone.get_current_timezone()
         creator = instance.created_by
         return {
             "id": instance.pk,
@@ -49,9 +61,9 @@ class JobSerializer(serializers.ModelSerializer[Job]):
             "result": instance.result,
             "attempts": int(instance.attempts),
             "created_by": None if creator is None else str(creator.email),
-            "created": when(instance.created),
-            "started_at": when(instance.started_at),
-            "finished_at": when(instance.finished_at),
+            "created": _iso(instance.created, zone),
+            "started_at": _iso(instance.started_at, zone),
+            "finished_at": _iso(instance.finished_at, zone),
         }
 
     class Meta:

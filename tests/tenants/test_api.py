@@ -230,6 +230,7 @@ def test_job_serializer_writes_what_drf_would(tenant: Tenant, owner: User) -> No
         Job.objects.create(kind="train", status=JobStatus.FAILED, error="boom", progress=40, attempts=2, message="m")
         jobs: list[Job] = list(Job.objects.select_related("created_by").order_by("pk"))
     jobs.append(Job(tenant=tenant, kind="export", status=JobStatus.RUNNING, created=now))  # unsaved, enum status
+    jobs.append(Job(tenant=tenant, kind="naive", created=now.replace(tzinfo=None, microsecond=0)))  # made aware
     for zone in ("UTC", "Asia/Kolkata"):  # DRF writes times in the current (the tenant's) time zone
         with timezone.override(zone):
             for job in jobs:
