@@ -8,6 +8,9 @@ Runs on DATABASE_URL if set (in a throwaway tenant that is deleted afterwards), 
 
     .venv/bin/python bench/bench_bot_latency.py [--messages 300] [--threads 1] [--lexical-only]
 
+The embedding model runs int8 as in the product; CX_BOT_MODEL_QUANTIZE=false in the environment measures the
+float model.
+
 Target: p99 <= 50 ms. The machine is shared: the load average is printed beside the figures.
 """
 
@@ -77,9 +80,12 @@ def run(mode: str, messages: int, threads: int) -> dict[str, float]:
 
     settings.CX_BOT_EMBEDDINGS = mode == "semantic"
     settings.CX_BOT_TORCH_THREADS = threads
-    if mode == "semantic" and get_embedder(None, threads) is None:
+    embedder = get_embedder(None, threads) if mode == "semantic" else None
+    if mode == "semantic" and embedder is None:
         print("semantic: skipped (the embeddings extra is not installed)")
         return {}
+    if embedder is not None:
+        print(f"semantic: model {embedder.name}")
     rng = np.random.default_rng(7)
     entries, queries = _knowledge_base(rng)
     tenant = Tenant.objects.create(name=f"Bench bot {mode}", slug=f"bench-bot-{uuid.uuid4().hex[:10]}")
