@@ -9,8 +9,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.core.signals import request_finished
+from django.core.signals import request_finished, request_started
 from django.db import connection
+from django.http import StreamingHttpResponse
+from django.urls import path
 
 from cxplatform.asgi import ThreadPoolASGIHandler
 from tenants.context import tenant_context
@@ -33,7 +35,8 @@ def seed(tenant: Tenant, jobs: int) -> str:
         return api_key_create(name="asgi", scope=ApiKeyScope.READ, created_by=None).secret
 
 
-async def get(handler: ThreadPoolASGIHandler, path: str, key: str) -> tuple[int, bytes]:
+async def call(handler: ThreadPoolASGIHandler, path: str, key: str, send: Any) -> None:
+    """GET `path` with the API key `key` through `handler`, from a client that stays connected."""
     scope = {
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
         "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
@@ -41,7 +44,6 @@ async def get(handler: ThreadPoolASGIHandler, path: str, key: str) -> tuple[int,
         "client": ("127.0.0.1", 40000), "server": ("testserver", 80),
     }  # fmt: skip
     received = False
-    sent: list[dict[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
         nonlocal received
@@ -51,10 +53,16 @@ async def get(handler: ThreadPoolASGIHandler, path: str, key: str) -> tuple[int,
         await asyncio.Event().wait()  # the client stays connected
         raise AssertionError("unreachable")
 
+    await handler(scope, receive, send)
+
+
+async def get(handler: ThreadPoolASGIHandler, path: str, key: str) -> tuple[int, bytes]:
+    sent: list[dict[str, Any]] = []
+
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    await handler(scope, receive, send)
+    await call(handler, path, key, send)
     body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     return sent[0]["status"], body
 
@@ -136,3 +144,54 @@ def test_concurrent_requests_beyond_the_threads_all_get_their_own_tenant(tenant:
         handler.shutdown()
     assert [status for status, _ in answers] == [200] * 12
     assert [kinds(body) for _, body in answers] == [{tenant.slug}, {other_tenant.slug}] * 6
+
+
+def stream(request: Any) -> StreamingHttpResponse:
+    return StreamingHttpResponse(iter([b"one,", b"two,", b"three"]))
+
+
+urlpatterns = [path("stream/", stream)]
+
+
+async def events_of(handler: ThreadPoolASGIHandler, path: str, key: str, events: list[str]) -> None:
+    async def send(message: dict[str, Any]) -> None:
+        events.append(f"sent {message['status']}" if "status" in message else f"body {message.get('body', b'')!r}")
+
+    await call(handler, path, key, send)
+
+
+@pytest.fixture
+def signals_on_threads() -> Iterator[list[str]]:
+    events: list[str] = []
+
+    def started(**kwargs: Any) -> None:
+        events.append(f"started on {threading.current_thread().name}")
+
+    def finished(**kwargs: Any) -> None:
+        events.append(f"finished on {threading.current_thread().name}")
+
+    request_started.connect(started)
+    request_finished.connect(finished)
+    yield events
+    request_started.disconnect(started)
+    request_finished.disconnect(finished)
+
+
+def test_a_request_goes_to_its_thread_once_and_is_finished_before_it_is_sent(
+    handler: ThreadPoolASGIHandler, tenant: Tenant, signals_on_threads: list[str]
+) -> None:
+    key = seed(tenant, 2)
+    asyncio.run(events_of(handler, "/api/v1/jobs/", key, signals_on_threads))
+    assert signals_on_threads[:2] == ["started on django-0_0", "finished on django-0_0"]
+    assert signals_on_threads[2] == "sent 200" and signals_on_threads[3].startswith('body b\'{"count":2')
+    assert len(signals_on_threads) == 4  # each signal once
+
+
+@pytest.mark.urls(__name__)
+def test_a_streamed_response_is_finished_after_its_last_part_is_sent(
+    handler: ThreadPoolASGIHandler, signals_on_threads: list[str]
+) -> None:
+    asyncio.run(events_of(handler, "/stream/", "none", signals_on_threads))
+    assert signals_on_threads[0] == "started on django-0_0"
+    assert signals_on_threads[1:-1] == ["sent 200", "body b'one,'", "body b'two,'", "body b'three'", "body b''"]
+    assert signals_on_threads[-1] == "finished on django-0_0"
