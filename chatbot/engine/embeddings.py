@@ -329,8 +329,8 @@ class _Pending:
 
 
 class BatchingEmbedder:
-    """Coalesces concurrent `encode` calls of one process into one model call (a sentence costs about 20 ms
-    alone and about 5 ms in a batch on a CPU core here).
+    """Coalesces concurrent `encode` calls of one process into one model call (on one CPU thread here a chat
+    message costs about 2 ms of CPU alone and 1 ms in a batch with the int8 model, 7 and 4 ms with the float one).
 
     The first caller of a round waits `window_ms` for others, then, once the previous batch has finished,
     encodes everything queued in one call and hands each caller its rows. Callers block meanwhile, so this
