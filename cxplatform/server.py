@@ -29,7 +29,8 @@ from gunicorn.arbiter import Arbiter
 from uvicorn.server import Server
 from uvicorn_worker import UvicornWorker as _UvicornWorker
 
-HANDOFF_SECONDS = 0.002
+# Long enough for a busy worker's event loop to get the GIL back (the switch interval is 5 ms).
+HANDOFF_SECONDS = 0.01
 # How often a worker republishes its count, so that closed connections show.
 PUBLISH_SECONDS = 0.1
 SLOTS = 256
