@@ -10,8 +10,10 @@ thread-safe, and a pool notices a fork and reconnects in the child.
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from typing import Any
 
+from django.core.cache import caches
 from django.core.cache.backends import redis as django_redis
 
 _clients: dict[tuple[str, str], Any] = {}
@@ -36,3 +38,39 @@ class RedisCache(django_redis.RedisCache):
     def __init__(self, server: str, params: dict[str, Any]) -> None:
         super().__init__(server, params)
         self._class = RedisCacheClient
+
+
+@dataclass
+class WindowHit:
+    """One hit on a fixed-window counter: cache key `key`, whose window of `seconds` starts with its
+    first hit (INCR, EXPIRE NX and TTL). Once counted, `count` and `left` (seconds) are set."""
+
+    key: str
+    seconds: int
+    count: int | None = None
+    left: int = 1
+
+    def queue(self, pipe: Any, full_key: str) -> None:
+        pipe.incr(full_key)
+        pipe.expire(full_key, self.seconds, nx=True)
+        pipe.ttl(full_key)
+
+    def counted(self, count: Any, left: Any) -> None:
+        self.count, self.left = int(count), max(int(left), 1)
+
+
+def get_many_and_hit(keys: list[str], hit: WindowHit) -> dict[str, Any] | None:
+    """`cache.get_many(keys)` and `hit` counted, in one round trip to Redis; None, and nothing done,
+    when the default cache is not Redis."""
+    if not isinstance(caches["default"], django_redis.RedisCache):
+        return None
+    backend: Any = caches["default"]
+    full_keys = {backend.make_and_validate_key(key): key for key in keys}
+    client = backend._cache.get_client(write=True)  # the counter is written: the primary
+    pipe = client.pipeline(transaction=False)
+    pipe.mget(list(full_keys))
+    hit.queue(pipe, backend.make_and_validate_key(hit.key))
+    values, count, _, left = pipe.execute()
+    hit.counted(count, left)
+    loads = backend._cache._serializer.loads  # as Django's RedisCacheClient.get_many
+    return {key: loads(value) for key, value in zip(full_keys.values(), values, strict=True) if value is not None}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import secrets
@@ -20,6 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
+from cxplatform.cache import WindowHit, get_many_and_hit
 from tenants.context import all_tenants, tenant_context
 from tenants.models import (
     ApiKey,
@@ -176,16 +178,26 @@ def _api_key_load(prefix: str) -> ApiKey | None:
         return ApiKey.all_tenants.select_related("tenant").filter(prefix=prefix).first()
 
 
-def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
+def api_key_prefix(raw_key: str) -> str | None:
+    """The prefix that identifies `raw_key`, or None when it cannot be one of our keys."""
+    if not raw_key.startswith(API_KEY_PREFIX) or len(raw_key) < len(API_KEY_PREFIX) + 20:
+        return None
+    return raw_key[len(API_KEY_PREFIX) : len(API_KEY_PREFIX) + 8]
+
+
+def api_key_authenticate(*, raw_key: str, hit: WindowHit | None = None) -> ApiKey | None:
     """The active key matching `raw_key`, with its tenant loaded, or None. Crosses tenants by design.
 
     Keys are cached (one cache round trip per request instead of database queries); a cached copy
-    counts only while its generation token is the current one (see api_key_forget)."""
-    if not raw_key.startswith(API_KEY_PREFIX) or len(raw_key) < len(API_KEY_PREFIX) + 20:
+    counts only while its generation token is the current one (see api_key_forget). With Redis,
+    `hit` (the key's rate counter) is counted in the same round trip, and undone if the key is refused."""
+    prefix = api_key_prefix(raw_key)
+    if prefix is None:
         return None
-    prefix = raw_key[len(API_KEY_PREFIX) : len(API_KEY_PREFIX) + 8]
     entry_key, gen_key = _api_key_cache_keys(prefix)
-    cached = cache.get_many([entry_key, gen_key])
+    cached = get_many_and_hit([entry_key, gen_key], hit) if hit is not None else None
+    if cached is None:
+        cached = cache.get_many([entry_key, gen_key])
     gen = cached.get(gen_key, "")
     entry = cached.get(entry_key)
     key: ApiKey | None = entry[1] if entry is not None and entry[0] == gen else None
@@ -194,6 +206,10 @@ def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
         if key is not None:
             cache.set(entry_key, (gen, key), _api_key_cache_seconds())
     if key is None or not hmac.compare_digest(key.key_hash, _sha256(raw_key)) or key.revoked_at is not None:
+        if hit is not None and hit.count is not None:  # a wrong secret must not use up the real key's rate
+            with contextlib.suppress(ValueError):  # the counter expired meanwhile
+                cache.decr(hit.key)
+            hit.count = None
         return None
     key.cache_gen = gen
     return key

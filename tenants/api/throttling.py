@@ -17,6 +17,7 @@ from django.core.cache.backends.redis import RedisCache
 from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
 
+from cxplatform.cache import WindowHit
 from tenants.models import ApiKey
 
 
@@ -28,13 +29,12 @@ def _count_hit(key: str, ttl: int) -> tuple[int, int]:
     if isinstance(caches["default"], RedisCache):  # not `cache`: a proxy, never an instance of it
         backend: Any = caches["default"]
         full_key = backend.make_and_validate_key(key)
-        client = backend._cache.get_client(full_key, write=True)
-        pipe = client.pipeline(transaction=False)
-        pipe.incr(full_key)
-        pipe.expire(full_key, ttl, nx=True)
-        pipe.ttl(full_key)
-        count, _, left = pipe.execute()
-        return int(count), max(int(left), 1)
+        pipe = backend._cache.get_client(full_key, write=True).pipeline(transaction=False)
+        hit = WindowHit(key, ttl)
+        hit.queue(pipe, full_key)
+        hit.counted(*pipe.execute()[::2])
+        assert hit.count is not None
+        return hit.count, hit.left
     # Other caches cannot tell a key's TTL; with windows aligned to the clock the time left is known.
     now = time.time()
     window = int(now // ttl)
@@ -47,6 +47,15 @@ def _count_hit(key: str, ttl: int) -> tuple[int, int]:
     except ValueError:  # expired between add and incr
         cache.add(window_key, 1, left + 1)
         return 1, max(left, 1)
+
+
+def api_key_hit(prefix: str) -> WindowHit | None:
+    """The hit a request with the API key `prefix` makes on its rate counter (None when unthrottled),
+    for the key look-up to count in its own cache round trip (tenants.middleware)."""
+    throttle = ApiKeyRateThrottle()
+    if throttle.rate is None:
+        return None
+    return WindowHit(throttle.cache_format % {"scope": throttle.scope, "ident": f"key{prefix}"}, throttle.duration)
 
 
 class ApiKeyRateThrottle(SimpleRateThrottle):
@@ -72,7 +81,12 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
         self.key = self.get_cache_key(request, view)
         if self.key is None:
             return True
-        count, self.retry_after = _count_hit(self.key, self.duration)
+        hit: WindowHit | None = getattr(request._request, "api_key_hit", None)
+        if hit is not None and hit.count is not None and (hit.key, hit.seconds) == (self.key, self.duration):
+            count, self.retry_after = hit.count, hit.left  # counted with the key look-up
+            hit.count = None  # once
+        else:
+            count, self.retry_after = _count_hit(self.key, self.duration)
         return count <= self.num_requests
 
     def wait(self) -> float:

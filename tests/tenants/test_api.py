@@ -92,6 +92,42 @@ def test_throttling_answers_429_with_retry_after(api_client: APIClient, monkeypa
     assert response.json()["error"]["code"] == "throttled"
 
 
+def test_a_wrong_secret_for_a_key_does_not_use_up_its_rate(
+    api_client: APIClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With Redis the rate counter is counted in the key look-up's round trip, before the secret is
+    checked: a refused secret with the key's prefix is taken off again."""
+    monkeypatch.setattr(ApiKeyRateThrottle, "THROTTLE_RATES", {"api_key": "3/min"})
+    forged = APIClient()
+    forged.credentials(HTTP_AUTHORIZATION=f"Bearer cx_{api_client.api_key.prefix}{'x' * 40}")  # type: ignore[attr-defined]
+    assert [forged.get("/api/v1/tenant/").status_code for _ in range(5)] == [401] * 5
+    assert [api_client.get("/api/v1/tenant/").status_code for _ in range(4)] == [200, 200, 200, 429]
+
+
+@pytest.mark.skipif(not settings.REDIS_URL, reason="counts round trips to Redis")
+def test_an_api_request_makes_one_round_trip_to_redis(api_client: APIClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The key look-up and the rate counter share one pipeline."""
+    import redis
+
+    trips: list[str] = []
+    command, execute = redis.Redis.execute_command, redis.client.Pipeline.execute
+
+    def counted_command(self: Any, *args: Any, **options: Any) -> Any:
+        trips.append(str(args[0]))
+        return command(self, *args, **options)
+
+    def counted_execute(self: Any, *args: Any, **options: Any) -> Any:
+        trips.append("pipeline " + " ".join(str(c[0][0]) for c in self.command_stack))
+        return execute(self, *args, **options)
+
+    monkeypatch.setattr(redis.Redis, "execute_command", counted_command)
+    monkeypatch.setattr(redis.client.Pipeline, "execute", counted_execute)
+    assert api_client.get("/api/v1/jobs/").status_code == 200  # caches the key, records its first use
+    trips.clear()
+    assert api_client.get("/api/v1/jobs/").status_code == 200
+    assert trips == ["pipeline MGET INCRBY EXPIRE TTL"]
+
+
 class FakeClock:
     def __init__(self, now: float) -> None:
         self.now = now
