@@ -242,19 +242,24 @@ class _Publisher:
             items = [await self.queue.get()]
             while not self.queue.empty():  # whatever else waits goes out in the same round trips
                 items.append(self.queue.get_nowait())
+            # Every event first, in order, then the markers, in order: each marker still runs after all that was
+            # handed over before it (and maybe more), and the events of many requests share one batch, where a
+            # marker between each request's events (worker replies) made a batch, and round trips, per request.
             layer: Any = None
             batch: list[tuple[str, dict[str, Any]]] = []
-            for item_layer, events, marker in items:
-                if batch and (marker is not None or item_layer is not layer):
+            for item_layer, events, _ in items:
+                if not events:
+                    continue
+                if batch and item_layer is not layer:
                     await _send_all(layer, batch)
                     batch = []
-                if marker is not None:
-                    await _call(marker)
-                    continue
                 layer = item_layer
                 batch += events
             if batch:
                 await _send_all(layer, batch)
+            for _, _, marker in items:
+                if marker is not None:
+                    await _call(marker)
 
     def submit(self, layer: Any, events: list[tuple[str, dict[str, Any]]], marker: _Marker | None = None) -> None:
         assert self.queue is not None

@@ -73,19 +73,32 @@ def bot_reply_request(*, tenant_id: int, conversation_id: int) -> list[Message]:
 
 
 _async_clients: dict[int, Any] = {}
+_stream_pending: list[tuple[int, int]] = []  # handed to the stream by the publisher's loop, in one pipeline
 
 
-async def _stream_add(tenant_id: int, conversation_id: int) -> None:
+def _stream_add(tenant_id: int, conversation_id: int) -> None:
+    """In the publisher's loop: queue a request for the stream; the requests of one drain go out together."""
+    _stream_pending.append((tenant_id, conversation_id))
+    if len(_stream_pending) == 1:
+        asyncio.get_running_loop().create_task(_stream_flush())
+
+
+async def _stream_flush() -> None:
     import redis.asyncio
 
     loop = id(asyncio.get_running_loop())  # the publisher's loop, which lives as long as the process
     client = _async_clients.get(loop)
     if client is None:
         client = _async_clients[loop] = redis.asyncio.Redis.from_url(settings.REDIS_URL, socket_timeout=10)
+    requests = list(_stream_pending)
+    _stream_pending.clear()
     try:
-        await client.xadd(STREAM, {"t": tenant_id, "c": conversation_id}, maxlen=STREAM_MAXLEN, approximate=True)
-    except Exception:  # the message is stored: the sweep answers it
-        logger.warning("could not queue conversation %s for the bot", conversation_id, exc_info=True)
+        async with client.pipeline(transaction=False) as pipe:
+            for tenant_id, conversation_id in requests:
+                pipe.xadd(STREAM, {"t": tenant_id, "c": conversation_id}, maxlen=STREAM_MAXLEN, approximate=True)
+            await pipe.execute()
+    except Exception:  # the messages are stored: the sweep answers them
+        logger.warning("could not queue %d conversations for the bot", len(requests), exc_info=True)
 
 
 # -- answering batches --------------------------------------------------------------------------------------

@@ -4,14 +4,18 @@ very next message; a bot batch sends one delivery per reply."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
+import uuid
 from typing import Any
 
 import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.db import connection
 
-from chatbot import replies, services
+from chatbot import realtime, replies, services
 from chatbot.models import Conversation, Message, Sender
 from chatbot.services import bot_replies_answer
 from tenants import webhooks
@@ -124,3 +128,45 @@ def test_a_bot_batch_sends_one_delivery_per_reply(
         assert len({d.event_id for d in deliveries}) == len(deliveries) == 3
         assert not Message.objects.filter(awaiting_bot=True).exists()
     assert sorted(p["data"]["id"] for p in sent) == sorted(m.pk for m in replies_)
+
+
+def test_publishes_of_many_requests_share_a_batch_and_each_marker_follows_its_events(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    layer = get_channel_layer()
+    if not isinstance(layer, realtime.RedisChannelLayer):
+        pytest.skip("needs the Redis channel layer (REDIS_URL)")
+    batches: list[int] = []  # how many of this test's events each batch sent (other tests may publish too)
+    send_all = realtime._send_all
+
+    async def counting(layer: Any, queue: list[tuple[str, dict[str, Any]]]) -> None:
+        batches.append(sum(1 for g, _ in queue if g == group))
+        await send_all(layer, queue)
+
+    monkeypatch.setattr(realtime, "_send_all", counting)
+    # A plain channel name: received here from the publisher's loop, where a socket's would need the process's.
+    group, channel = "chat.t0.vdrain", f"cxtest.drain.{uuid.uuid4().hex}"
+    async_to_sync(layer.group_add)(group, channel)
+    seen: list[int] = []
+
+    def marker(n: int) -> Any:  # as a worker-mode request's: runs once its message is published
+        async def received() -> None:
+            seen.append((await asyncio.wait_for(layer.receive(channel), timeout=5))["event"]["n"])
+
+        return received
+
+    publisher, busy, done = realtime._publisher(), threading.Event(), threading.Event()
+
+    async def block() -> None:
+        busy.set()
+        await asyncio.sleep(0.3)
+
+    publisher.submit(layer, [], block)
+    assert busy.wait(timeout=10)  # the loop is busy: five requests queue up meanwhile
+    for n in range(5):
+        publisher.submit(layer, [(group, {"kind": "message", "n": n})])
+        publisher.submit(layer, [], marker(n))
+    publisher.submit(layer, [], done.set)
+    assert done.wait(timeout=10)
+    async_to_sync(layer.group_discard)(group, channel)
+    assert [n for n in batches if n] == [5] and seen == [0, 1, 2, 3, 4]
