@@ -10,7 +10,6 @@ import importlib.util
 import os
 import threading
 import time
-import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
@@ -102,8 +101,9 @@ class SentenceTransformerEmbedder:
     """Lazy CPU sentence-transformers model. `encode` is thread-safe; the model loads on first use.
 
     `num_threads` sets torch's intra-op threads for the process (None leaves torch's default). With
-    `quantize` the transformer's Linear layers run as dynamic int8 (about 3.5x less CPU per message, see
-    bench/bench_embed_cost.py) and `name` says so, so an index built with the float model is rebuilt. For a
+    `quantize` the transformer's Linear layers run int8, each token's activations with their own scale (about 3x
+    less CPU per message in batches, see bench/bench_embed_cost.py; a message's vector is the same in any batch),
+    and `name` says so, so an index built with the float model is rebuilt. For a
     mean-pooling model (MiniLM) one forward pass gives both the sentence embedding and the features of
     `feature_layer`; the last `cache_size` texts' vectors are kept, so a message embedded for a batch, for
     intents or for retrieval is never run through the model twice.
@@ -143,9 +143,11 @@ class SentenceTransformerEmbedder:
                 if self.num_threads:
                     torch.set_num_threads(self.num_threads)
                 model = SentenceTransformer(self.model_path, device="cpu")
+                self._direct = _mean_pooling_parts(model)
                 if self.quantize:
                     _quantize_int8(model)
-                self._direct = _mean_pooling_parts(model)
+                    if self._direct is not None:  # int8 rounding would amplify padding's effect on attention
+                        _attend_unpadded(self._direct[1], self._direct[0])
                 self._model = model
         return self._model
 
@@ -245,45 +247,123 @@ class SentenceTransformerEmbedder:
 
 
 def _quantize_int8(model: Any) -> None:
-    """Replace, in place, every torch.nn.Linear of `model` by a dynamically quantized int8 one: weights int8 per
-    output channel, activations quantized per call to 8 bits where the CPU allows it (see `_cpu_has_vnni`).
-    The embeddings stay within about 0.99 cosine of the float model's (bench/bench_embed_cost.py)."""
+    """Replace, in place, every torch.nn.Linear of `model` by an `Int8Linear` (see `_int8_linear_class`)."""
     import torch
 
-    with warnings.catch_warnings():  # torch.ao.quantization announces its move to torchao; it works in our pin
-        warnings.filterwarnings("ignore", message=r".*(torch\.ao\.quantization|quantize_per_tensor).*")
-        spec = {torch.nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig}
-        mapping = {torch.nn.Linear: _int8_linear_class(full_range=_cpu_has_vnni())}
-        torch.ao.quantization.quantize_dynamic(model, spec, dtype=torch.qint8, mapping=mapping, inplace=True)
+    linear_class, int_mm = _int8_linear_class(), _int_mm_is_fast()
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if type(child) is torch.nn.Linear:
+                setattr(parent, name, linear_class(child, int_mm=int_mm))
 
 
-@lru_cache(maxsize=2)
-def _int8_linear_class(*, full_range: bool) -> type:
-    """torch's dynamic int8 Linear, with the activations' 8-bit range when `full_range`. torch always quantizes
-    them to 7 bits (`reduce_range=True`), which only CPUs without VNNI need (their int8 multiply-add saturates
-    16-bit sums); on CLINC150 the 7-bit model loses about 0.5 points of in-scope accuracy."""
+@lru_cache(maxsize=1)
+def _int8_linear_class() -> type:
+    """A Linear whose weights are int8 per output channel (rounded once, at load) and whose input rows are each
+    quantized to int8 with their own scale (the row's largest magnitude -> 127) at every call; the products are
+    summed exactly in int32, rescaled, and the bias added in float. A row's output depends on that row only, so a
+    message's vector does not depend on what it is batched with (torch's dynamic quantization has one activation
+    scale per call, shared by the whole batch). Embeddings stay within about 0.997 mean cosine of the float
+    model's (bench/bench_embed_cost.py).
+
+    `int_mm`: the int8 product runs in `torch._int_mm` (oneDNN, where the CPU has AVX-512 VNNI); else as a float32
+    product of the same int8 values, which gives the same sums (integers below 2**24 are exact in float32: always
+    for 384 inputs, and for 1536 unless nearly every product is near the maximum 127 * 127), hence the same vectors
+    on every CPU, at about the float model's cost. (Without VNNI `torch._int_mm` is a scalar
+    loop: about 20x slower than the float model.)
+    """
     import torch
-    from torch.ao.nn.quantized.dynamic import Linear
 
-    class Int8Linear(Linear):  # type: ignore[misc]
+    class Int8Linear(torch.nn.Module):
+        weight_t: torch.Tensor
+        weight_scale: torch.Tensor
+        bias: torch.Tensor
+
+        def __init__(self, linear: torch.nn.Linear, *, int_mm: bool) -> None:
+            super().__init__()
+            weight = linear.weight.detach().float()
+            scale = weight.abs().amax(1).clamp(min=1e-12) / 127
+            quantized = torch.round(weight / scale[:, None]).to(torch.int8).t().contiguous()  # (in, out)
+            bias = linear.bias.detach().float().clone() if linear.bias is not None else torch.zeros(len(scale))
+            self.register_buffer("weight_t", quantized if int_mm else quantized.float())
+            self.register_buffer("weight_scale", scale)
+            self.register_buffer("bias", bias)
+            self.int_mm = int_mm
+            self.in_features, self.out_features = linear.in_features, linear.out_features
+
         def forward(self, x: torch.Tensor) -> torch.Tensor:
-            packed = self._packed_params._packed_params
-            return torch.ops.quantized.linear_dynamic(x, packed, reduce_range=not full_range).to(x.dtype)
+            rows = x.reshape(-1, self.in_features).float()
+            top = rows.abs().amax(1, keepdim=True).clamp_(min=1e-12)
+            q = (rows * (127 / top)).round_()  # in [-127, 127]
+            sums = torch._int_mm(q.to(torch.int8), self.weight_t).float() if self.int_mm else q @ self.weight_t
+            out = torch.addcmul(self.bias, sums.mul_(top / 127), self.weight_scale)
+            return out.reshape(*x.shape[:-1], self.out_features).to(x.dtype)
 
     return Int8Linear
 
 
-def _cpu_has_vnni() -> bool:
-    """True when the CPU has AVX-512 VNNI or AVX-VNNI (Linux: /proc/cpuinfo); False when unknown."""
+def _int_mm_is_fast() -> bool:
+    """True when torch's CPU `_int_mm` runs in oneDNN: torch 2.13 dispatches there only with oneDNN enabled and
+    AVX-512 VNNI (AVX-VNNI alone is not enough), else to an unvectorised loop."""
+    import torch
+
+    vnni = getattr(torch.cpu, "_is_vnni_supported", None)  # torch's own check (avx512_vnni), private
+    return bool(torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled and vnni and vnni())
+
+
+UNPADDED_ATTENTION = "cx_unpadded_sdpa"
+
+
+def _attend_unpadded(transformer: Any, tokenizer: Any) -> bool:
+    """Make `transformer` (a transformers model) attend over each sequence's own tokens (`_unpadded_attention`);
+    False, leaving it unchanged, when its tokenizer pads left or this transformers version has no such hook."""
+    if getattr(tokenizer, "padding_side", "right") != "right":
+        return False
     try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    return bool(flags & {"avx512_vnni", "avx_vnni"})
-    except OSError:
-        pass
-    return False
+        from transformers import AttentionInterface
+        from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+        AttentionInterface.register(UNPADDED_ATTENTION, _unpadded_attention)
+        AttentionMaskInterface.register(UNPADDED_ATTENTION, sdpa_mask)
+        transformer.set_attn_implementation(UNPADDED_ATTENTION)
+    except (ImportError, AttributeError, ValueError):
+        return False
+    return True
+
+
+def _unpadded_attention(
+    module: Any,
+    query: Any,
+    key: Any,
+    value: Any,
+    attention_mask: Any,
+    dropout: float = 0.0,
+    scaling: float | None = None,
+    **kwargs: Any,
+) -> tuple[Any, None]:
+    """Scaled dot-product attention computed for each run of equally long (right-padded) sequences on their real
+    tokens only, with no mask; padded positions come out zero. SDPA over a padded batch rounds a message's
+    attention differently with the batch's length (about 1e-7), which int8 rounding of the next layer's input turns
+    into differences of about 1e-4 in its vector; this way a message gets exactly the same result in any batch."""
+    import torch
+
+    if attention_mask is None:  # no padding
+        return torch.nn.functional.scaled_dot_product_attention(query, key, value, scale=scaling).transpose(1, 2), None
+    valid = attention_mask[:, 0, 0, :]
+    lengths = (valid if valid.dtype == torch.bool else valid == 0).sum(-1).tolist()
+    batch, heads, length, width = query.shape
+    out = query.new_zeros(batch, length, heads, width)
+    start = 0
+    while start < batch:
+        n, end = lengths[start], start + 1
+        while end < batch and lengths[end] == n:
+            end += 1
+        part = torch.nn.functional.scaled_dot_product_attention(
+            query[start:end, :, :n], key[start:end, :, :n], value[start:end, :, :n], scale=scaling
+        )
+        out[start:end, :n] = part.transpose(1, 2)
+        start = end
+    return out, None
 
 
 def _mean_pooling_parts(model: Any) -> tuple[Any, Any, int, bool] | None:
@@ -330,7 +410,8 @@ class _Pending:
 
 class BatchingEmbedder:
     """Coalesces concurrent `encode` calls of one process into one model call (on one CPU thread here a chat
-    message costs about 2 ms of CPU alone and 1 ms in a batch with the int8 model, 7 and 4 ms with the float one).
+    message costs about 3 ms of CPU alone and 1.2 ms in a batch with the int8 model, 6-7 and 4 ms with the float
+    one; batching changes no vector).
 
     The first caller of a round waits `window_ms` for others, then, once the previous batch has finished,
     encodes everything queued in one call and hands each caller its rows. Callers block meanwhile, so this
