@@ -228,7 +228,7 @@ def main() -> int:
     print(f"payload: {sum(map(len, payloads)) / 1e6:.0f} MB JSON", flush=True)
 
     server = subprocess.Popen(
-        [str(BIN / "gunicorn"), "cxplatform.asgi:application", "-k", "uvicorn_worker.UvicornWorker",
+        [str(BIN / "gunicorn"), "cxplatform.asgi:application", "-k", "cxplatform.server.UvicornWorker",
          "-w", str(args.workers), "-b", f"127.0.0.1:{args.port}", "--timeout", "120", "--log-level", "warning"],
         cwd=ROOT, env=env,
     )  # fmt: skip

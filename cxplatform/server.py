@@ -157,7 +157,9 @@ class BalancedServer(Server):
 
 
 class UvicornWorker(_UvicornWorker):
-    CONFIG_KWARGS: dict[str, Any] = {"loop": "uvloop", "http": "httptools"}
+    # No per-message deflate on sockets: chat frames are small JSON, and compressing them cost CPU at both ends
+    # and a zlib state per open socket (it showed in the chat load bench's server and client profiles).
+    CONFIG_KWARGS: dict[str, Any] = {"loop": "uvloop", "http": "httptools", "ws_per_message_deflate": False}
 
     async def _serve(self) -> None:
         self.config.app = self.wsgi
