@@ -440,7 +440,11 @@ def main() -> int:
     for token, v in by_token.items():
         stored = check["per_visitor"].get("cxw_" + hashlib.sha256(token.encode()).hexdigest()[:32], [])
         measured_stored += len(stored)
-        undelivered += len(set(stored) - set(v.socket_ids))
+        missing = sorted(set(stored) - set(v.socket_ids))
+        undelivered += len(missing)
+        if missing:  # which of the conversation's messages (position, id of), and what the socket last saw
+            print(f"undelivered over the socket: {[(stored.index(m), len(stored), m) for m in missing]}, "
+                  f"socket's last ids {v.socket_ids[-3:]}, reconnects {v.reconnects}")  # fmt: skip
     # Lost: acknowledged (201) by the server but not in the database. Warm-up visitors sent 3 each.
     acknowledged = sum(v.acknowledged for v in crowd) + args.workers * 4 * 3
     lost = max(0, acknowledged - check["visitor_messages"])
