@@ -18,6 +18,7 @@ worker that holds fewer when there is one; if that worker has not taken it withi
 from __future__ import annotations
 
 import asyncio
+import gc
 import mmap
 import multiprocessing
 import os
@@ -30,6 +31,7 @@ from uvicorn.server import Server
 from uvicorn_worker import UvicornWorker as _UvicornWorker
 
 # Long enough for a busy worker's event loop to get the GIL back (the switch interval is 5 ms).
+GC_YOUNG_THRESHOLD = 20_000
 HANDOFF_SECONDS = 0.01
 # How often a worker republishes its count, so that closed connections show.
 PUBLISH_SECONDS = 0.1
@@ -163,6 +165,13 @@ class UvicornWorker(_UvicornWorker):
 
     async def _serve(self) -> None:
         self.config.app = self.wsgi
+        # The loaded application's objects live as long as the process: keep the collector from walking them
+        # again and again (freeze), and collect the young generation less often than every 700 allocations.
+        # Measured in 4 paired runs of bench/bench_api_overhead.py: jobs p99 74/64/76/98 -> 73/46/57/69 ms,
+        # server CPU 2.0-2.4 -> 1.8-2.0 ms a request.
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
         server = BalancedServer(config=self.config)
         self._install_sigquit_handler()
         await server.serve(sockets=self.sockets)
