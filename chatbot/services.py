@@ -271,12 +271,12 @@ def _visitor_conversation(visitor_id: str, *, page_url: str) -> Conversation:
     """The visitor's conversation to write in, locked: the latest one, reopened or replaced after resolution."""
     # One query: the latest, locked (its customer and assignee load only when a publish needs their names).
     conversation = _latest_locked(visitor_id)
-    if conversation is None:
-        return _locked(conversation_start(visitor_id=visitor_id, page_url=page_url).pk)
+    if conversation is None:  # created in this transaction, so no other one can see it yet: no lock to take
+        return conversation_start(visitor_id=visitor_id, page_url=page_url)
     if conversation.state != ConversationState.RESOLVED:
         return conversation
     if widget_settings_get().after_resolved == ResolvedPolicy.NEW:
-        return _locked(conversation_start(visitor_id=visitor_id, page_url=page_url).pk)
+        return conversation_start(visitor_id=visitor_id, page_url=page_url)
     conversation.state = ConversationState.ASSIGNED if conversation.assignee_id else ConversationState.BOT
     conversation.resolved_at = None
     conversation.bot_resolved = None
