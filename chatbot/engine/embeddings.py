@@ -501,11 +501,10 @@ def get_embedder(
     as cxplatform/settings.py reads it.
     """
     if quantize is None:
-        quantize = os.environ.get("CX_BOT_MODEL_QUANTIZE", "true").strip().lower() in _TRUE
+        import environ
+
+        quantize = environ.Env().bool("CX_BOT_MODEL_QUANTIZE", default=True)  # as cxplatform/settings.py reads it
     return _embedder(model_name_or_path, num_threads, batch_window_ms, quantize)
-
-
-_TRUE = frozenset({"true", "on", "ok", "y", "yes", "1"})  # django-environ's `env.bool`
 
 
 @lru_cache(maxsize=4)
