@@ -10,7 +10,8 @@ import hashlib
 import hmac
 import logging
 import secrets
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -43,7 +44,7 @@ from journeys.models import ConsentSource, Customer, EventType, Feedback, Feedba
 from journeys.services import customer_upsert, events_ingest, feedback_create, visitor_identify
 from tenants.context import current_tenant
 from tenants.models import Membership, Role, User, WidgetKey
-from tenants.webhooks import webhook_emit, webhook_emit_many
+from tenants.webhooks import webhook_emit_many, webhook_events_subscribed
 
 if TYPE_CHECKING:
     from chatbot.bot import BotReply
@@ -93,9 +94,14 @@ def widget_key_update(*, widget_key: WidgetKey, allowed_origins: Sequence[str], 
     return widget_key
 
 
+# The ORM's WidgetSettings.objects.first(), written out (one row per tenant): compiling the ORM's query cost more
+# CPU than running it, in every conversation's start. RLS applies to raw SQL as to the ORM's.
+_SETTINGS = "SELECT * FROM chatbot_widgetsettings WHERE tenant_id = %s LIMIT 1"
+
+
 def widget_settings_get() -> WidgetSettings:
     """The current tenant's widget settings, created with defaults on first use."""
-    found = WidgetSettings.objects.first()
+    found = next(iter(WidgetSettings.objects.raw(_SETTINGS, [current_tenant().pk])), None)
     if found is not None:
         return found
     try:
@@ -146,8 +152,36 @@ def _record_event(conversation: Conversation, *, kind: str, name: str, propertie
         logger.warning("chat event %s of conversation %s rejected: %s", name, conversation.pk, result.results)
 
 
-def _webhook(event: str, payload: dict[str, Any]) -> None:
-    webhook_emit(event=event, payload=payload)
+class _Lookup:
+    """The webhook events a transaction's emits share: read once, by the first of them to run after the commit."""
+
+    def __init__(self) -> None:
+        self.first: Callable[[], None] | None = None  # the first emit registered: while it waits, so may others
+        self.subscribed: frozenset[str] | None = None
+
+
+_lookups = threading.local()
+
+
+def _webhook(event: str, payloads: Callable[[], list[dict[str, Any]]]) -> None:
+    """Emit `event` with `payloads()` once the current transaction commits (at once outside one), as
+    `transaction.on_commit` would, a savepoint rolled back taking its emits along; the emits of one transaction
+    share one look-up of the events the tenant's endpoints want, read after the commit like each of theirs was."""
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        webhook_emit_many(event=event, payloads=payloads())
+        return
+    lookup: _Lookup | None = getattr(_lookups, "current", None)
+    if lookup is None or not any(entry[1] is lookup.first for entry in connection.run_on_commit):
+        lookup = _lookups.current = _Lookup()  # (one whose emits were all rolled back or have run is done)
+
+    def emit() -> None:
+        if lookup.subscribed is None:
+            lookup.subscribed = webhook_events_subscribed()
+        webhook_emit_many(event=event, payloads=payloads(), subscribed=lookup.subscribed)
+
+    lookup.first = lookup.first or emit
+    transaction.on_commit(emit)
 
 
 def conversation_payload(conversation: Conversation) -> dict[str, Any]:
@@ -196,7 +230,7 @@ def _message_add(
     conversation.last_message_at = now
     message.conversation = conversation
     realtime.publish_message(message)
-    _after_commit(lambda: _webhook("message.created", realtime.message_api_dict(message)))
+    _webhook("message.created", lambda: [realtime.message_api_dict(message)])
     return message
 
 
@@ -233,26 +267,31 @@ def _clean_client_id(client_id: str | None) -> str | None:
     return client_id
 
 
+_IDENTITY = "SELECT * FROM chatbot_widgetidentity WHERE tenant_id = %s AND visitor_id = %s"
+
+
 def conversation_start(*, visitor_id: str, page_url: str = "") -> Conversation:
-    """A new conversation with the bot, opened by its greeting (which says it is automated). The visitor's
-    customer is the one their last verified identify() named; an unverified one is only a claim."""
+    """A new conversation with the bot, opened by its greeting (which says it is automated), inside the caller's
+    transaction, which then writes the visitor's first message and saves the conversation (`_save`: its last
+    message time and the inbox's publish). The visitor's customer is the one their last verified identify()
+    named; an unverified one is only a claim."""
     look = widget_settings_get()
-    identity = WidgetIdentity.objects.filter(visitor_id=visitor_id).select_related("customer").first()
+    identity = next(iter(WidgetIdentity.objects.raw(_IDENTITY, [current_tenant().pk, visitor_id])), None)
     customer, verified, claim = None, False, None
     if identity is not None and identity.verified and identity.customer is not None:
         customer, verified = identity.customer, True
     elif identity is not None and not identity.verified:
         claim = identity.claim()
-    with transaction.atomic():
+    # No savepoint of its own: whatever fails here fails the caller's whole transaction.
+    with transaction.atomic(savepoint=False):
         conversation = Conversation.objects.create(
             visitor_id=visitor_id, customer=customer, customer_verified=verified, claimed_identity=claim,
             page_url=page_url[:2000],
         )  # fmt: skip
         greeting = look.greeting.strip()
         _message_add(conversation, sender=Sender.BOT, text=f"{greeting} {AUTOMATED_NOTICE}".strip())
-        _save(conversation)
         _record_event(conversation, kind=EventType.CHAT_STARTED, name="chat_started", properties={})
-    _after_commit(lambda: _webhook("conversation.created", conversation_payload(conversation)))
+    _webhook("conversation.created", lambda: [conversation_payload(conversation)])
     return conversation
 
 
@@ -464,9 +503,7 @@ def _bot_messages_add(plans: list[tuple[Conversation, list[tuple[int, BotReply]]
     )
     for message in rows:
         realtime.publish_message(message)
-    _after_commit(
-        lambda: webhook_emit_many(event="message.created", payloads=[realtime.message_api_dict(m) for m in rows])
-    )
+    _webhook("message.created", lambda: [realtime.message_api_dict(m) for m in rows])
     conversations = [conversation for conversation, _ in plans]
     for conversation in conversations:
         conversation.last_message_at = now
@@ -523,7 +560,7 @@ def _hand_off(conversation: Conversation, *, reason: str) -> list[Message]:
     note = _message_add(conversation, sender=Sender.SYSTEM, text=text)
     _save(conversation, *fields)
     _record_event(conversation, kind=EventType.CUSTOM, name="chat_handoff", properties={"reason": reason[:300]})
-    _after_commit(lambda: _webhook("conversation.handoff_requested", conversation_payload(conversation)))
+    _webhook("conversation.handoff_requested", lambda: [conversation_payload(conversation)])
     if is_open:
         _auto_assign(only=conversation)
     return [note]
@@ -558,7 +595,7 @@ def _take_over(conversation: Conversation, *, at: datetime) -> list[str]:
     conversation.handoff_at = at
     conversation.handoff_reason = "an agent took over"
     _record_event(conversation, kind=EventType.CUSTOM, name="chat_handoff", properties={"reason": "agent_took_over"})
-    _after_commit(lambda: _webhook("conversation.handoff_requested", conversation_payload(conversation)))
+    _webhook("conversation.handoff_requested", lambda: [conversation_payload(conversation)])
     return ["handoff_at", "handoff_reason"]
 
 
@@ -574,7 +611,7 @@ def _assign(conversation: Conversation, *, agent: User) -> None:
     conversation.assignee = agent
     _message_add(conversation, sender=Sender.SYSTEM, text=f"{agent.name or 'An agent'} joined the conversation.")
     _save(conversation, *fields)
-    _after_commit(lambda: _webhook("conversation.assigned", conversation_payload(conversation)))
+    _webhook("conversation.assigned", lambda: [conversation_payload(conversation)])
 
 
 def agent_message_post(
@@ -641,7 +678,7 @@ def conversation_resolve(*, conversation: Conversation) -> Conversation:
         )
         if conversation.assignee_id is not None:
             _auto_assign()
-    _after_commit(lambda: _webhook("conversation.resolved", conversation_payload(conversation)))
+    _webhook("conversation.resolved", lambda: [conversation_payload(conversation)])
     return conversation
 
 
@@ -890,7 +927,7 @@ def conversation_rate(*, conversation: Conversation, score: int, comment: str = 
         conversation.csat_score = score
         conversation.save(update_fields=["csat_score"])
     payload = {"id": feedback.pk, "kind": "csat", "score": score, "comment": feedback.comment}
-    _after_commit(lambda: _webhook("feedback.created", {**payload, "conversation_id": conversation.pk}))
+    _webhook("feedback.created", lambda: [{**payload, "conversation_id": conversation.pk}])
     realtime.publish_conversation(conversation)
     return feedback
 

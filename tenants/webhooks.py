@@ -234,11 +234,21 @@ def webhook_emit(*, event: str, payload: dict[str, Any]) -> list[WebhookDelivery
     return webhook_emit_many(event=event, payloads=[payload])
 
 
-def webhook_emit_many(*, event: str, payloads: Sequence[dict[str, Any]]) -> list[WebhookDelivery]:
-    """`webhook_emit` for several events of one kind (each its own event id), in one look-up and one INSERT."""
+def webhook_events_subscribed() -> frozenset[str]:
+    """The events some active endpoint of the current tenant subscribes to (ALL_EVENTS: every event), as read
+    now: for callers that emit several events at one moment and look them up once (`webhook_emit_many`)."""
+    return _subscribed_events(current_tenant().pk)
+
+
+def webhook_emit_many(
+    *, event: str, payloads: Sequence[dict[str, Any]], subscribed: frozenset[str] | None = None
+) -> list[WebhookDelivery]:
+    """`webhook_emit` for several events of one kind (each its own event id), in one look-up and one INSERT.
+    `subscribed`: what `webhook_events_subscribed` returned at this moment (else it is looked up here)."""
     if event not in EVENTS:
         raise KeyError(f"Unknown webhook event {event!r}")
-    subscribed = _subscribed_events(current_tenant().pk)
+    if subscribed is None:
+        subscribed = _subscribed_events(current_tenant().pk)
     if not payloads or (event not in subscribed and ALL_EVENTS not in subscribed):
         return []
     endpoints = [e for e in WebhookEndpoint.objects.filter(active=True) if e.subscribes_to(event)]

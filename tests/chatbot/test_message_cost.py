@@ -5,6 +5,7 @@ very next message; a bot batch sends one delivery per reply."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import uuid
@@ -13,11 +14,12 @@ from typing import Any
 import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.db import connection
+from django.db import connection, transaction
 
 from chatbot import realtime, replies, services
 from chatbot.models import Conversation, Message, Sender
 from chatbot.services import bot_replies_answer
+from journeys.models import Event
 from tenants import webhooks
 from tenants.context import tenant_context
 from tenants.models import Tenant, WebhookDelivery, WebhookEndpoint
@@ -170,3 +172,66 @@ def test_publishes_of_many_requests_share_a_batch_and_each_marker_follows_its_ev
     assert done.wait(timeout=10)
     async_to_sync(layer.group_discard)(group, channel)
     assert [n for n in batches if n] == [5] and seen == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.django_db
+def test_a_first_message_opens_its_conversation_in_eleven_queries(
+    widget: Widget, kb: None, tenant: Tenant, nobody_answers: None, django_assert_num_queries: Any
+) -> None:
+    widget.say("hello")  # the endpoints' cache entry exists now (the visitor's conversation too: a new visitor next)
+    widget.token = ""
+    widget.start()
+    # Savepoint, none to lock, the settings, the visitor's identity, INSERT the conversation and its greeting,
+    # the chat_started event (savepoint, release: its two statements run on journeys' own cursor), INSERT the
+    # message, UPDATE the conversation, release. (Was 14: a savepoint of the start's own and a second UPDATE.)
+    with django_assert_num_queries(11):
+        posted = widget.say("How long does shipping take?", client_id="c1")
+    with tenant_context(tenant):
+        conversation = Conversation.objects.get(pk=posted["conversation"]["id"])
+        stored = list(conversation.messages.order_by("id").values_list("sender", "text"))
+        assert [sender for sender, _ in stored] == [Sender.BOT, Sender.VISITOR]  # the greeting opens it
+        assert services.AUTOMATED_NOTICE in stored[0][1]
+        assert conversation.last_message_at == conversation.messages.latest("id").created
+        assert Event.objects.filter(type="chat_started", anonymous_id=conversation.visitor_id).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_webhooks_of_one_transaction_look_up_the_endpoints_events_once(
+    widget: Widget, kb: None, tenant: Tenant, sent: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with tenant_context(tenant):
+        webhooks.webhook_endpoint_create(url=HOOK, events=["conversation.created", "message.created"])
+    lookups: list[int] = []
+    subscribed = webhooks._subscribed_events
+    monkeypatch.setattr(
+        webhooks, "_subscribed_events", lambda tenant_id: (lookups.append(tenant_id), subscribed(tenant_id))[1]
+    )
+    widget.say("How long does shipping take?")  # one transaction stores the message, another the bot's reply
+    assert lookups == [tenant.pk, tenant.pk]
+    assert sorted(p["type"] for p in sent) == ["conversation.created"] + ["message.created"] * 3
+    with tenant_context(tenant):
+        greeting, asked, answer = Message.objects.order_by("id")
+    assert _created(sent) == [greeting.text, asked.text, answer.text]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rolled_back_savepoint_takes_its_webhooks_along_and_the_others_still_go_out(
+    tenant: Tenant, sent: list[dict[str, Any]]
+) -> None:
+    with tenant_context(tenant):
+        webhooks.webhook_endpoint_create(url=HOOK, events=["message.created"])
+        with transaction.atomic():
+            with contextlib.suppress(RuntimeError), transaction.atomic():
+                services._webhook("message.created", lambda: [{"text": "rolled back, the first one"}])
+                raise RuntimeError
+            services._webhook("message.created", lambda: [{"text": "kept"}])
+            with contextlib.suppress(RuntimeError), transaction.atomic():
+                services._webhook("message.created", lambda: [{"text": "rolled back, after another"}])
+                raise RuntimeError
+            services._webhook("message.created", lambda: [{"text": "kept too"}])
+            assert sent == []  # nothing before the commit
+        with contextlib.suppress(RuntimeError), transaction.atomic():
+            services._webhook("message.created", lambda: [{"text": "never committed"}])
+            raise RuntimeError
+        services._webhook("message.created", lambda: [{"text": "outside a transaction: at once"}])
+    assert _created(sent) == ["kept", "kept too", "outside a transaction: at once"]
