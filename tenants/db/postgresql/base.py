@@ -9,10 +9,21 @@ back transaction or savepoint, which undo `set_config`) is written again before 
 
 from __future__ import annotations
 
+import datetime
 import time
 from typing import Any
 
+from django.conf import settings
 from django.db.backends.postgresql import base
+
+try:
+    from psycopg import adapters as psycopg_adapters
+    from psycopg.postgres import types as psycopg_types
+    from psycopg.pq import Format
+
+    TIMESTAMPTZ_OID: int | None = psycopg_types["timestamptz"].oid
+except ImportError:  # psycopg2: Django's own adaptation
+    TIMESTAMPTZ_OID = None
 
 from tenants.context import connection_settings
 
@@ -29,10 +40,21 @@ class DatabaseWrapper(base.DatabaseWrapper):
     # time.monotonic() of the last health check this connection passed.
     cx_healthy_at: float = -HEALTH_CHECK_SECONDS
 
+    # Whether timestamps are read with psycopg's own loader (see `get_new_connection`).
+    cx_native_timestamps = False
+
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
         self.cx_applied = None  # new, or from the pool with whatever its last user left
         self.cx_healthy_at = -HEALTH_CHECK_SECONDS
-        return super().get_new_connection(conn_params)
+        connection = super().get_new_connection(conn_params)
+        if TIMESTAMPTZ_OID is not None and settings.USE_TZ and self.timezone is datetime.UTC:
+            # Django reads timestamptz with a Python subclass of psycopg's Python loader that swaps in
+            # its time zone: 3.7 us a value, against 0.2 us for psycopg's own (C) loader, which on a
+            # connection in UTC (Django sets it) returns the same datetime, tzinfo timezone.utc.
+            loader = psycopg_adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT)
+            connection.adapters.register_loader(TIMESTAMPTZ_OID, loader)
+            self.cx_native_timestamps = True
+        return connection
 
     def close_if_health_check_failed(self) -> None:
         """Django checks a persistent connection (SELECT 1, a round trip) in every request that uses
@@ -64,7 +86,17 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def create_cursor(self, name: str | None = None) -> Any:
         self.cx_apply_scope()
-        return super().create_cursor(name)
+        if not self.cx_native_timestamps:
+            return super().create_cursor(name)
+        # Django's own, less its check of the time zone of its loader, which this connection lacks
+        # (the connection is in UTC, as the loader's datetimes).
+        if name is None:
+            return self.connection.cursor()
+        if self.settings_dict["OPTIONS"].get("server_side_binding") is not True:
+            return base.ServerSideCursor(  # type: ignore[attr-defined]  # not in django-stubs
+                self.connection, name=name, scrollable=False, withhold=self.connection.autocommit
+            )
+        return self.connection.cursor(name, scrollable=False, withhold=self.connection.autocommit)
 
     # After the rollback, not before: issuing it may itself write the scope, which it then undoes.
     def _rollback(self) -> None:
