@@ -6,7 +6,9 @@ from typing import Any
 
 from django.db import models
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models.lookups import Exact
 from django.db.models.sql.compiler import SQLCompiler
+from django.db.models.sql.where import AND
 
 from tenants.context import TenantNotSetError, current_tenant_id
 
@@ -49,3 +51,19 @@ class TenantManager(models.Manager[Any]):
 
 class AllTenantsManager(models.Manager[Any]):
     """DANGEROUS: every tenant's rows. On PostgreSQL, RLS still applies unless inside all_tenants()."""
+
+
+def is_tenant_scoped(queryset: models.QuerySet[Any]) -> bool:
+    """Whether every row `queryset` can return belongs to the current tenant because it still holds,
+    at its top level, the filter TenantManager added (so filtering by the tenant again adds nothing).
+    False for anything else: another manager, a union, a negated or OR-ed filter."""
+    where = queryset.query.where
+    if where.connector != AND or where.negated or queryset.query.combinator:
+        return False
+    return any(
+        isinstance(node, Exact)
+        and isinstance(node.rhs, CurrentTenantId)
+        and getattr(node.lhs, "target", None) is queryset.model._meta.get_field("tenant")
+        and getattr(node.lhs, "alias", None) == queryset.query.base_table
+        for node in where.children
+    )

@@ -8,6 +8,7 @@ from django.db.models import Model, QuerySet
 from rest_framework import viewsets
 
 from tenants.context import current_tenant
+from tenants.managers import is_tenant_scoped
 
 
 class TenantScopedViewSet(viewsets.GenericViewSet):  # type: ignore[type-arg]
@@ -28,4 +29,7 @@ class TenantScopedViewSet(viewsets.GenericViewSet):  # type: ignore[type-arg]
     def get_queryset(self) -> QuerySet[Any]:
         if getattr(self, "swagger_fake_view", False):  # schema generation runs with no tenant
             return self.model._base_manager.none()
-        return self.scoped_queryset().filter(tenant=current_tenant())
+        queryset = self.scoped_queryset()
+        # The tenant manager's own filter does it (read when the SQL is compiled; it raises when no
+        # tenant is set); any other queryset is filtered here.
+        return queryset if is_tenant_scoped(queryset) else queryset.filter(tenant=current_tenant())
