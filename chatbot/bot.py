@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from chatbot.engine import Decision, KnowledgeIndex, Thresholds, Turn, build_index, decide
+from chatbot.engine import Decision, KnowledgeIndex, QueryAnalysis, Thresholds, Turn, analysis_k, build_index, decide
 from chatbot.engine.intents import Intent
 from chatbot.knowledge import bot_embedder, bot_settings_get
 from chatbot.models import Article, FaqEntry, IndexStatus, KnowledgeIndexVersion
@@ -30,6 +30,7 @@ __all__ = [
     "bot_answer_entry",
     "bot_context",
     "bot_reply",
+    "bot_texts_analyze",
     "bot_texts_embed",
     "index_cache_clear",
 ]
@@ -140,9 +141,27 @@ def _entry_answer(entry_id: str) -> tuple[str, str] | None:
     article = Article.objects.filter(pk=pk, active=True).values_list("title", "body").first()
     if article is None:
         return None
-    body = article[1].strip()
-    excerpt = body if len(body) <= ARTICLE_EXCERPT else body[:ARTICLE_EXCERPT].rsplit(" ", 1)[0] + " …"
-    return article[0], excerpt
+    return article[0], _excerpt(article[1])
+
+
+def _excerpt(body: str) -> str:
+    body = body.strip()
+    return body if len(body) <= ARTICLE_EXCERPT else body[:ARTICLE_EXCERPT].rsplit(" ", 1)[0] + " …"
+
+
+def _entry_answers(entry_ids: set[str]) -> dict[str, tuple[str, str] | None]:
+    """`_entry_answer` of many entry ids, in one query per kind of entry."""
+    parsed = {entry_id: _split_id(entry_id) for entry_id in entry_ids}
+    faq_ids = [pk for kind, pk in filter(None, parsed.values()) if kind == "faq"]
+    article_ids = [pk for kind, pk in filter(None, parsed.values()) if kind == "article"]
+    found: dict[tuple[str, int], tuple[str, str]] = {}
+    if faq_ids:
+        rows = FaqEntry.objects.filter(pk__in=faq_ids, active=True).values_list("pk", "question", "answer")
+        found.update((("faq", pk), (question, answer)) for pk, question, answer in rows)
+    if article_ids:
+        rows = Article.objects.filter(pk__in=article_ids, active=True).values_list("pk", "title", "body")
+        found.update((("article", pk), (title, _excerpt(body))) for pk, title, body in rows)
+    return {entry_id: found.get(key) if key else None for entry_id, key in parsed.items()}
 
 
 def _first_name(customer: Customer | None) -> str:
@@ -244,6 +263,18 @@ class BotContext:
     version_id: int | None
     thresholds: Thresholds
     answers: dict[str, tuple[str, str] | None] = field(default_factory=dict)  # entry answers read so far
+    analyses: dict[str, QueryAnalysis] = field(default_factory=dict)  # by cleaned text (`bot_texts_analyze`)
+
+
+def bot_texts_analyze(texts: Sequence[str], context: BotContext) -> None:
+    """Rank the entries for `texts` in one scoring call and read their best entries' answers in one query per
+    kind, ahead of replying to each of them: `bot_reply` with this `context` finds them there."""
+    unique = [t for t in dict.fromkeys(_clean(t) for t in texts) if t not in context.analyses]
+    analyses = context.index.analyze_many(unique, k=analysis_k(context.thresholds))
+    context.analyses.update(zip(unique, analyses, strict=True))
+    best = {a.matches[0].entry_id for a in analyses if a.matches} - set(context.answers)
+    if best:
+        context.answers.update(_entry_answers(best))
 
 
 def bot_context() -> BotContext:
@@ -262,7 +293,8 @@ def bot_reply(
     handoff, and falls back otherwise.
     """
     context = context or bot_context()
-    decision = decide(_clean(text), list(history), context.index, context.thresholds)
+    cleaned = _clean(text)
+    decision = decide(cleaned, list(history), context.index, context.thresholds, context.analyses.get(cleaned))
     reply = _reply_for(decision, customer, context.answers)
     reply.decision["index_version"] = context.version_id
     reply.decision["engine"] = context.index.mode

@@ -44,7 +44,7 @@ from journeys.models import ConsentSource, Customer, EventType, Feedback, Feedba
 from journeys.services import customer_upsert, events_ingest, feedback_create, visitor_identify
 from tenants.context import current_tenant
 from tenants.models import Membership, Role, User, WidgetKey
-from tenants.webhooks import webhook_emit_many, webhook_events_subscribed
+from tenants.webhooks import ALL_EVENTS, webhook_emit_many, webhook_events_subscribed
 
 if TYPE_CHECKING:
     from chatbot.bot import BotReply
@@ -178,7 +178,8 @@ def _webhook(event: str, payloads: Callable[[], list[dict[str, Any]]]) -> None:
     def emit() -> None:
         if lookup.subscribed is None:
             lookup.subscribed = webhook_events_subscribed()
-        webhook_emit_many(event=event, payloads=payloads(), subscribed=lookup.subscribed)
+        if event in lookup.subscribed or ALL_EVENTS in lookup.subscribed:  # else no payload to build
+            webhook_emit_many(event=event, payloads=payloads(), subscribed=lookup.subscribed)
 
     lookup.first = lookup.first or emit
     transaction.on_commit(emit)
@@ -394,7 +395,7 @@ def bot_replies_answer(*, conversation_ids: Sequence[int]) -> list[Message]:
     in order, each seeing the replies to the ones before it; one model call embeds them all (before any lock
     is taken). A conversation no longer with the bot gets no reply: its messages stop waiting. Safe to call
     twice for the same messages (each is answered once). Returns the messages written, oldest first."""
-    from chatbot.bot import bot_answer_entry, bot_context, bot_reply, bot_texts_embed
+    from chatbot.bot import bot_answer_entry, bot_context, bot_reply, bot_texts_analyze, bot_texts_embed
 
     ids = sorted(set(conversation_ids))
     waiting = Message.objects.filter(conversation_id__in=ids, awaiting_bot=True)
@@ -430,6 +431,9 @@ def bot_replies_answer(*, conversation_ids: Sequence[int]) -> list[Message]:
             turn = Turn(role=sender, text=text, action=action if sender == Sender.BOT else None)
             recent.setdefault(conversation_id, []).append((pk, turn))
         context = bot_context()
+        bot_texts_analyze(
+            [text for messages in pending.values() for _, text, picked in messages if not picked], context
+        )
         team_in: bool | None = None
         answered: list[int] = []
         plain: list[tuple[Conversation, list[tuple[int, BotReply]]]] = []

@@ -15,7 +15,7 @@ from .embeddings import (
 )
 from .index import ENGINE_REVISION, Article, FaqEntry, IndexConfig, KnowledgeIndex, Match, QueryAnalysis, build_index
 from .intents import Intent, IntentRecognizer, IntentResult, recognise
-from .policy import Action, Decision, Thresholds, Turn, decide
+from .policy import Action, Decision, Thresholds, Turn, analysis_k, decide
 from .sentiment import Frustration, frustration, sentiment, similarity
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "SentenceTransformerEmbedder",
     "Thresholds",
     "Turn",
+    "analysis_k",
     "available",
     "build_index",
     "decide",

@@ -225,7 +225,7 @@ class KnowledgeIndex:
         lex = np.maximum.reduceat(lex_phr, s["phrase_starts"], axis=1)
 
         if embeddings is not None:
-            sem = np.clip(embeddings @ s["centroids"].T, 0.0, 1.0)
+            sem = np.clip(_row_by_row(embeddings, s["centroids"].T), 0.0, 1.0)
             sim = np.maximum(sem, lex ** s["config"].lexical_similarity_power)
         else:
             sim = lex
@@ -250,7 +250,7 @@ class KnowledgeIndex:
         if dense and self._coef_dense is not None:
             block = np.hstack(dense).astype(np.float32, copy=False)
             offset = block.shape[1]
-            logits += block @ self._coef_dense
+            logits += _row_by_row(block, self._coef_dense)
         used = np.unique(lexical.indices)  # only the coefficient rows of words present (float16 -> 32)
         logits += np.asarray(lexical[:, used] @ coef[offset + used].astype(np.float32))
         logits -= logits.max(axis=1, keepdims=True)
@@ -266,6 +266,18 @@ class KnowledgeIndex:
         embedding, extra = self._query_vectors([text], None)
         ranked = self._top(self._scores([text], embedding, extra)[0], k)
         return QueryAnalysis(text=text, embedding=None if embedding is None else embedding[0], matches=ranked)
+
+    def analyze_many(self, texts: list[str], k: int = 5) -> list[QueryAnalysis]:
+        """`analyze` for many messages in one scoring call (the sparse products' overhead is per call); each
+        message gets exactly the scores `analyze` gives it alone."""
+        if not texts:
+            return []
+        embeddings, extra = self._query_vectors(texts, None)
+        conf = self._scores(texts, embeddings, extra)
+        return [
+            QueryAnalysis(text=text, embedding=None if embeddings is None else embeddings[i], matches=self._top(row, k))
+            for i, (text, row) in enumerate(zip(texts, conf, strict=True))
+        ]
 
     def search(self, text: str, k: int = 5) -> list[Match]:
         """The k best entries for a message, best first."""
@@ -312,6 +324,14 @@ class KnowledgeIndex:
     def stats(self) -> dict[str, Any]:
         """Build facts for the dashboard: sizes, mode, build seconds."""
         return dict(self._s["stats"])
+
+
+def _row_by_row(rows: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """`rows @ matrix`, one row at a time: BLAS may round a many-row product differently from a one-row one, and a
+    message's scores must not depend on what it is scored with (the sparse products are row by row already)."""
+    if len(rows) == 1:
+        return np.asarray(rows @ matrix)
+    return np.vstack([rows[i : i + 1] @ matrix for i in range(len(rows))])
 
 
 _ANALYZERS: dict[int, tuple[Any, dict[str, int], np.ndarray]] = {}

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
-from .index import KnowledgeIndex, Match
+from .index import KnowledgeIndex, Match, QueryAnalysis
 from .intents import SMALL_TALK, Intent, recognise
 from .sentiment import frustration, sentiment
 
@@ -82,20 +82,28 @@ def _low_confidence_streak(history: Sequence[Turn]) -> int:
     return streak
 
 
+def analysis_k(thresholds: Thresholds | None = None) -> int:
+    """How many ranked entries `decide` looks at."""
+    return max((thresholds or Thresholds()).max_clarify_options, 3)
+
+
 def decide(
     message: str,
     history: Sequence[Turn],
     index: KnowledgeIndex,
     thresholds: Thresholds | None = None,
+    analysis: QueryAnalysis | None = None,
 ) -> Decision:
     """Decide the bot's action for `message` given the conversation so far (oldest first). Pure; no I/O.
+    `analysis`: the message's `index.analyze_many` result with k >= `analysis_k(thresholds)`, when batched.
 
     Order: asked for a person; strongly negative or frustrated; personal intents worded unambiguously (with the
     entry too when the knowledge base also answers confidently); confident answer; other personal intents;
     small talk; clarify between thresholds; low confidence twice in a row; fallback.
     """
     t = thresholds or Thresholds()
-    analysis = index.analyze(message, k=max(t.max_clarify_options, 3))
+    if analysis is None or analysis.text != message:
+        analysis = index.analyze(message, k=analysis_k(t))
     matches = analysis.matches
     intent = recognise(message, analysis.embedding, index.embedder if index.mode == "semantic" else None)
     mood = sentiment(message)

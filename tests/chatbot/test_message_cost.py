@@ -15,6 +15,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from chatbot import realtime, replies, services
 from chatbot.models import Conversation, Message, Sender
@@ -235,3 +236,27 @@ def test_a_rolled_back_savepoint_takes_its_webhooks_along_and_the_others_still_g
             raise RuntimeError
         services._webhook("message.created", lambda: [{"text": "outside a transaction: at once"}])
     assert _created(sent) == ["kept", "kept too", "outside a transaction: at once"]
+
+
+@pytest.mark.django_db
+def test_a_bot_batch_reads_its_answers_in_one_query_however_many_entries_it_answers_with(
+    widget_key: Any, kb: None, tenant: Tenant, nobody_answers: None
+) -> None:
+    questions = [
+        "What are your delivery times?", "How long does shipping take?", "Can I return a product?",
+        "Can I pay with PayPal?", "How do I pause my coffee subscription?", "are you open on sunday",
+    ]  # fmt: skip
+    for question in questions:
+        visitor = Widget(widget_key)
+        visitor.start()
+        visitor.say(question)
+    with tenant_context(tenant):
+        warm_up, first, *others = Conversation.objects.order_by("id").values_list("pk", flat=True)
+        bot_replies_answer(conversation_ids=[warm_up])  # the process loads the tenant's index
+        with CaptureQueriesContext(connection) as one:
+            bot_replies_answer(conversation_ids=[first])
+        with CaptureQueriesContext(connection) as four:
+            written = bot_replies_answer(conversation_ids=others)
+        entries = {m.decision["entry_title"] for m in written}
+    assert len(entries) == 4 and [m.decision["action"] for m in written] == ["answer"] * 4
+    assert len(four.captured_queries) == len(one.captured_queries)

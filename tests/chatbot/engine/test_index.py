@@ -87,3 +87,20 @@ def test_fast_tfidf_matches_scikit_learn(lexical_index: KnowledgeIndex) -> None:
         vectorizer = lexical_index._s[name]
         expected = vectorizer.transform(texts).toarray()
         assert np.allclose(_tfidf(vectorizer, texts).toarray(), expected, atol=1e-12)
+
+
+def test_a_batch_of_messages_is_scored_exactly_as_each_alone(
+    semantic_index: KnowledgeIndex, lexical_index: KnowledgeIndex
+) -> None:
+    texts = ["when will my beans arrive", "do you still stock bx-4471?", "can I pay using paypal", "hello", "BX-4471"]
+    for index in (semantic_index, lexical_index):
+        together = index.analyze_many(texts, k=4)
+        for text, batched in zip(texts, together, strict=True):
+            alone = index.analyze(text, k=4)
+            assert batched.text == text
+            assert [(m.entry_id, m.score) for m in batched.matches] == [(m.entry_id, m.score) for m in alone.matches]
+            if alone.embedding is None:
+                assert batched.embedding is None
+            else:
+                assert np.array_equal(batched.embedding, alone.embedding)
+    assert semantic_index.analyze_many([], k=4) == []
