@@ -193,7 +193,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "tenants.api.errors.exception_handler",
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["tenants.api.renderers.JSONRenderer"],  # DRF's output, written by orjson
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {
