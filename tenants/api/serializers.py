@@ -47,8 +47,12 @@ class JobSerializer(serializers.ModelSerializer[Job]):
 
     created_by = serializers.EmailField(source="created_by.email", read_only=True, default=None)
 
+    _zone: tzinfo | None = None
+
     def to_representation(self, instance: Job) -> dict[str, Any]:
-        zone = timezone.get_current_timezone()
+        # One serializer writes one response (a list's child writes each of its items): the zone is
+        # looked up once for all of them.
+        zone = self._zone = self._zone or timezone.get_current_timezone()
         creator = instance.created_by
         return {
             "id": instance.pk,
