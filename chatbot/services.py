@@ -13,13 +13,13 @@ import secrets
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, Q, Window
+from django.db.models import Count, F, Model, Q, Window
 from django.db.models.fields.json import KT
 from django.db.models.functions import RowNumber
 from django.utils import timezone
@@ -94,14 +94,10 @@ def widget_key_update(*, widget_key: WidgetKey, allowed_origins: Sequence[str], 
     return widget_key
 
 
-# The ORM's WidgetSettings.objects.first(), written out (one row per tenant): compiling the ORM's query cost more
-# CPU than running it, in every conversation's start. RLS applies to raw SQL as to the ORM's.
-_SETTINGS = "SELECT * FROM chatbot_widgetsettings WHERE tenant_id = %s LIMIT 1"
-
-
 def widget_settings_get() -> WidgetSettings:
     """The current tenant's widget settings, created with defaults on first use."""
-    found = next(iter(WidgetSettings.objects.raw(_SETTINGS, [current_tenant().pk])), None)
+    # WidgetSettings.objects.first() written out (one row per tenant): its compiling cost more than its running.
+    found = _first_row(WidgetSettings, "WHERE tenant_id = %s LIMIT 1", [current_tenant().pk])
     if found is not None:
         return found
     try:
@@ -223,11 +219,12 @@ def _message_add(
 ) -> Message:
     """Insert one message; the caller holds the conversation's row lock inside a transaction."""
     now = timezone.now()
-    message = Message.objects.create(
-        conversation=conversation, sender=sender, author=author, text=text, buttons=buttons or [],
-        decision=decision, client_id=client_id or None, is_note=is_note, created=now, awaiting_bot=awaiting_bot,
-        reply_to_id=reply_to_id,
+    message = Message(
+        tenant_id=conversation.tenant_id, conversation=conversation, sender=sender, author=author, text=text,
+        buttons=buttons or [], decision=decision, client_id=client_id or None, is_note=is_note, created=now,
+        awaiting_bot=awaiting_bot, reply_to_id=reply_to_id,
     )  # fmt: skip
+    _insert(message)
     conversation.last_message_at = now
     message.conversation = conversation
     realtime.publish_message(message)
@@ -247,7 +244,15 @@ _WIDGET_FIELDS = frozenset({"state", "email_requested", "contact_email", "reply_
 
 
 def _save(conversation: Conversation, *fields: str) -> None:
-    conversation.save(update_fields=["last_message_at", *fields])
+    if fields:
+        conversation.save(update_fields=["last_message_at", *fields])
+    else:  # a new message, the common case: save(update_fields=["last_message_at"]) written out (nothing
+        # listens to a Conversation's save signals; compiling the ORM's UPDATE cost more than running it)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE chatbot_conversation SET last_message_at = %s WHERE tenant_id = %s AND id = %s",
+                [conversation.last_message_at, conversation.tenant_id, conversation.pk],
+            )
     realtime.publish_conversation(conversation, to_visitor=bool(_WIDGET_FIELDS.intersection(fields)))
 
 
@@ -268,16 +273,13 @@ def _clean_client_id(client_id: str | None) -> str | None:
     return client_id
 
 
-_IDENTITY = "SELECT * FROM chatbot_widgetidentity WHERE tenant_id = %s AND visitor_id = %s"
-
-
 def conversation_start(*, visitor_id: str, page_url: str = "") -> Conversation:
     """A new conversation with the bot, opened by its greeting (which says it is automated), inside the caller's
     transaction, which then writes the visitor's first message and saves the conversation (`_save`: its last
     message time and the inbox's publish). The visitor's customer is the one their last verified identify()
     named; an unverified one is only a claim."""
     look = widget_settings_get()
-    identity = next(iter(WidgetIdentity.objects.raw(_IDENTITY, [current_tenant().pk, visitor_id])), None)
+    identity = _first_row(WidgetIdentity, "WHERE tenant_id = %s AND visitor_id = %s", [current_tenant().pk, visitor_id])
     customer, verified, claim = None, False, None
     if identity is not None and identity.verified and identity.customer is not None:
         customer, verified = identity.customer, True
@@ -296,15 +298,73 @@ def conversation_start(*, visitor_id: str, page_url: str = "") -> Conversation:
     return conversation
 
 
-# The ORM's select_for_update().filter().order_by().first(), written out: compiling it cost more CPU than
-# running it (0.52 -> 0.30 ms a message, in every visitor message). RLS applies to raw SQL as to the ORM's.
-_LATEST = "SELECT * FROM chatbot_conversation WHERE tenant_id = %s AND visitor_id = %s ORDER BY created DESC, id DESC"
+_Model = TypeVar("_Model", bound=Model)
+_loaders: dict[tuple[type[Model], str], tuple[str, list[str], list[tuple[int, list[Any], Any]]]] = {}
+
+
+def _first_row(model: type[_Model], where: str, params: Sequence[Any]) -> _Model | None:
+    """The first row of `SELECT <every column of model> FROM <its table> <where>` as an instance, its values
+    converted as the ORM's own queries convert them, without a queryset's compiling (or a raw queryset's
+    reading of the cursor's columns and building of converters) for every query."""
+    key = (model, connection.vendor)
+    loader = _loaders.get(key)
+    if loader is None:
+        fields = model._meta.concrete_fields
+        columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+        converters = []
+        for i, f in enumerate(fields):
+            col = f.get_col(model._meta.db_table)
+            found = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+            if found:
+                converters.append((i, found, col))
+        select = f"SELECT {columns} FROM {connection.ops.quote_name(model._meta.db_table)} "  # noqa: S608 - names quoted
+        loader = _loaders[key] = (select, [f.attname for f in fields], converters)
+    select, names, converters = loader
+    with connection.cursor() as cursor:
+        cursor.execute(select + where, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = list(row)
+    for i, functions, col in converters:
+        for convert in functions:
+            values[i] = convert(values[i], col, connection)
+    return model.from_db(connection.alias, names, values)
+
+
+_inserts: dict[tuple[type[Model], str], tuple[str, list[Any]]] = {}
+
+
+def _insert(obj: Model) -> None:
+    """`obj.save()` of a new row written out, INSERT ... RETURNING its id, the values prepared as the ORM's own
+    INSERT prepares them (nothing listens to these models' save signals; compiling the INSERT cost more than
+    running it, in every message). Raises IntegrityError as save() does."""
+    if not connection.features.can_return_columns_from_insert:
+        obj.save(force_insert=True)
+        return
+    model = type(obj)
+    key = (model, connection.vendor)
+    found = _inserts.get(key)
+    if found is None:
+        fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+        qn = connection.ops.quote_name
+        columns, values = ", ".join(qn(f.column) for f in fields), ", ".join(["%s"] * len(fields))
+        table, pk = qn(model._meta.db_table), qn(model._meta.pk.column)
+        insert = f"INSERT INTO {table} ({columns}) VALUES ({values}) RETURNING {pk}"  # noqa: S608 - names quoted
+        found = _inserts[key] = (insert, fields)
+    sql, fields = found
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields])
+        obj.pk = cursor.fetchone()[0]
+    obj._state.adding, obj._state.db = False, connection.alias
 
 
 def _latest_locked(visitor_id: str) -> Conversation | None:
+    """The visitor's latest conversation, locked: the ORM's select_for_update().filter().order_by().first()
+    written out (compiling it cost more CPU than running it, in every visitor message). RLS applies to it."""
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""  # SQLite locks the database instead
-    found = Conversation.objects.raw(_LATEST + " LIMIT 1" + lock, [current_tenant().pk, visitor_id])
-    return next(iter(found), None)
+    where = "WHERE tenant_id = %s AND visitor_id = %s ORDER BY created DESC, id DESC LIMIT 1" + lock
+    return _first_row(Conversation, where, [current_tenant().pk, visitor_id])
 
 
 def _visitor_conversation(visitor_id: str, *, page_url: str) -> Conversation:

@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from chatbot import realtime, replies, services
-from chatbot.models import Conversation, Message, Sender
+from chatbot.models import Conversation, Message, Sender, WidgetSettings
 from chatbot.services import bot_replies_answer
 from journeys.models import Event
 from tenants import webhooks
@@ -260,3 +260,37 @@ def test_a_bot_batch_reads_its_answers_in_one_query_however_many_entries_it_answ
         entries = {m.decision["entry_title"] for m in written}
     assert len(entries) == 4 and [m.decision["action"] for m in written] == ["answer"] * 4
     assert len(four.captured_queries) == len(one.captured_queries)
+
+
+@pytest.mark.django_db
+def test_the_written_out_queries_read_and_write_rows_as_the_orm_does(widget: Widget, tenant: Tenant) -> None:
+    widget.post("identify/", {"id": "cust-9", "name": "Ana"})  # unverified: a JSON claim on the conversation
+    posted = widget.say("hello there", client_id="c1")
+    with tenant_context(tenant):
+        orm = Conversation.objects.get(pk=posted["conversation"]["id"])
+        with transaction.atomic():
+            written_out = services._latest_locked(orm.visitor_id)
+            assert written_out is not None
+            fields = [f.attname for f in Conversation._meta.concrete_fields]
+            assert [getattr(written_out, f) for f in fields] == [getattr(orm, f) for f in fields]
+            buttons = [{"label": "Shipping", "entry_id": "faq:1"}]
+            added = services._message_add(
+                written_out, sender=Sender.BOT, text="Is it one of these?", buttons=buttons,
+                decision={"action": "clarify", "confidence": 0.2, "candidates": [{"entry_id": "faq:1"}]},
+            )  # fmt: skip
+        assert orm.claimed_identity == {"id": "cust-9", "name": "Ana", "email": ""}
+        stored = Message.objects.get(pk=added.pk)
+        assert (stored.tenant_id, stored.conversation_id, stored.sender, stored.text) == (
+            tenant.pk,
+            orm.pk,
+            Sender.BOT,
+            "Is it one of these?",
+        )
+        assert stored.buttons == buttons and stored.decision["candidates"] == [{"entry_id": "faq:1"}]
+        assert (stored.client_id, stored.reply_to_id, stored.is_note, stored.created) == (
+            None,
+            None,
+            False,
+            added.created,
+        )
+        assert services.widget_settings_get().pk == WidgetSettings.objects.get().pk
