@@ -20,7 +20,7 @@ PORT ?= 8000
 EMBEDDED_ENV := DEBUG=true DATABASE_URL=sqlite:///$(CURDIR)/db.sqlite3 REDIS_URL= CELERY_BROKER_URL= \
 	STATICFILES_STORAGE=django.contrib.staticfiles.storage.StaticFilesStorage
 
-.PHONY: help run test lint bench chromium deps
+.PHONY: help run test lint bench chromium compose deps
 
 help:
 	@echo "make run    set up and serve the demo on http://$(HOST):$(PORT) (SQLite, jobs in-process)"
@@ -68,7 +68,18 @@ chromium:
 		else echo "warning: /usr/bin/chromium is missing (apt-get install chromium); browser tests will fail" >&2; fi; \
 	fi
 
-test: $(EMB_STAMP) chromium
+# tests/test_deploy.py checks docker-compose.yml with `docker compose config` or Debian's docker-compose.
+compose:
+	@if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "Installing Debian docker-compose to check docker-compose.yml"; \
+			{ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null 2>&1 || \
+			{ apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; } || \
+			echo "warning: could not install docker-compose; the compose check will be skipped" >&2; }; \
+		else echo "warning: docker-compose is missing; the compose check will be skipped" >&2; fi; \
+	fi
+
+test: $(EMB_STAMP) chromium compose
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(VENV)/bin/pytest -n 2
 
 lint: $(DEV_STAMP)
