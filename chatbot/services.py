@@ -287,10 +287,11 @@ def conversation_start(*, visitor_id: str, page_url: str = "") -> Conversation:
         claim = identity.claim()
     # No savepoint of its own: whatever fails here fails the caller's whole transaction.
     with transaction.atomic(savepoint=False):
-        conversation = Conversation.objects.create(
-            visitor_id=visitor_id, customer=customer, customer_verified=verified, claimed_identity=claim,
-            page_url=page_url[:2000],
+        conversation = Conversation(
+            tenant_id=current_tenant().pk, visitor_id=visitor_id, customer=customer, customer_verified=verified,
+            claimed_identity=claim, page_url=page_url[:2000],
         )  # fmt: skip
+        _insert(conversation)
         greeting = look.greeting.strip()
         _message_add(conversation, sender=Sender.BOT, text=f"{greeting} {AUTOMATED_NOTICE}".strip())
         _record_event(conversation, kind=EventType.CHAT_STARTED, name="chat_started", properties={})
