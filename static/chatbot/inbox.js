@@ -69,6 +69,12 @@
         .then(function (html) {
           if (html === null) return;
           document.getElementById("list-holder").innerHTML = html; // server-rendered, escaped by Django
+          // The tabs' counts come with the list, so they change when it does.
+          var list = document.getElementById("conversation-list");
+          ["waiting", "mine", "open"].forEach(function (name) {
+            var count = document.getElementById("count-" + name), value = list && list.getAttribute("data-count-" + name);
+            if (count && value !== null) count.textContent = value;
+          });
           if (freshId) { var li = document.querySelector('.conv-item[data-id="' + freshId + '"]'); if (li) li.classList.add("fresh"); }
         });
     }, 150);

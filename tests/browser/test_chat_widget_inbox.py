@@ -13,6 +13,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.db import connections
 from django.test import Client
+from playwright.sync_api import expect
 
 from chatbot.bot import index_cache_clear
 from chatbot.knowledge import faq_entry_create, knowledge_changed
@@ -159,6 +160,7 @@ def test_visitor_bot_handoff_agent_reply_resolve_and_rating(
 
     agent.goto("/inbox/?view=waiting")
     agent.get_by_text("live", exact=True).wait_for()
+    waiting_before = int(agent.locator("#count-waiting").inner_text())
 
     visitor.goto("/demo/store/")
     widget = _widget(visitor)
@@ -171,8 +173,9 @@ def test_visitor_bot_handoff_agent_reply_resolve_and_rating(
     _say(visitor, "I'd like to talk to a person please")
     widget.locator("li.msg").get_by_text("A person from our team will join this chat").wait_for()
 
-    # The waiting conversation appears in the agent's list without a reload.
+    # The waiting conversation appears in the agent's list without a reload, and the tab counts it.
     agent.locator(".conv-item.state-waiting").first.wait_for()
+    expect(agent.locator("#count-waiting")).to_have_text(str(waiting_before + 1))
     agent.locator(".conv-item a").first.click()
     agent.locator(".decision").first.wait_for()
     assert "handoff" in agent.locator("#transcript").inner_text()
