@@ -137,8 +137,34 @@ def model_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "settings": services.settings_for_tenant(),
         "is_owner": request.membership.role == Role.OWNER,  # type: ignore[attr-defined]
         "parameters": _flat(version.parameters),
+        **_cluster_tables(version.parameters),
     }
     return render(request, "personalization/model_detail.html", context)
+
+
+def _cluster_tables(params: Any) -> dict[str, list[dict[str, Any]]]:
+    """A clustering's clusters (largest first, with the owner's names) and its silhouette for each k
+    tried, as tables for the model card; empty for other models."""
+    if not isinstance(params, dict) or not isinstance(params.get("sizes"), dict):
+        return {"clusters": [], "silhouettes": []}
+    descriptions = params.get("descriptions") or {}
+    names = {label.cluster_id: label.name for label in ClusterLabel.objects.all()}
+    clusters = [
+        {
+            "id": int(cid),
+            "customers": int(size),
+            "description": descriptions.get(cid, ""),
+            "name": names.get(int(cid), ""),
+        }
+        for cid, size in params["sizes"].items()
+    ]
+    clusters.sort(key=lambda c: (-c["customers"], c["id"]))
+    chosen = params.get("k")
+    silhouettes = [
+        {"k": int(k), "silhouette": float(score), "chosen": int(k) == chosen}
+        for k, score in sorted((params.get("silhouettes") or {}).items(), key=lambda kv: int(kv[0]))
+    ]
+    return {"clusters": clusters, "silhouettes": silhouettes}
 
 
 def _flat(params: Any, prefix: str = "") -> list[tuple[str, str]]:

@@ -66,4 +66,11 @@ def test_segments_and_predictions_pages(page, live_server, tenant, owner, settin
     page.get_by_role("link", name="All model cards").click()
     page.get_by_role("link", name="v2").first.click()
     page.get_by_role("heading", name="Checks").wait_for()
+    # The clustering's card reads as clusters and the k chosen, not as raw arrays.
+    rows = page.locator("#model-clusters tbody tr")
+    expect(rows.first).to_be_visible()
+    sizes = [int(n) for n in page.locator("#model-clusters tbody td:nth-child(2)").all_inner_texts()]
+    assert sizes == sorted(sizes, reverse=True) and sum(sizes) > 0
+    expect(page.locator("#model-silhouettes .badge")).to_have_text("chosen")
+    expect(page.get_by_text("sizes.0")).to_be_hidden()  # the raw parameters are folded away
     screenshot(page, "model-card")
