@@ -28,6 +28,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from common.speed import describe, reference_ms
+
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 BIN = Path(PYTHON).parent
@@ -270,6 +272,7 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace, use_redis: b
         f"wrk (2 threads) shares the machine's {os.cpu_count()} cores with the server. Cores already busy with "
         f"other work just before each server started: {background} (0 on an idle machine)."
     )
+    log(", ".join(sorted({describe(r["reference_ms"]) for r in results})) + ", just before each server started")
     log(
         "srv cpu: CPU time of gunicorn and its workers per request (PostgreSQL, Redis and wrk not included), "
         "a figure that depends little on what else the machine runs."
@@ -340,6 +343,7 @@ def main() -> int:
     try:
         for workers in [int(w) for w in args.workers.split(",")]:
             background = busy_cores()
+            speed = reference_ms()
             server = Server(env, workers, free_port(), out_dir / f"gunicorn-{workers}w.log", args.server)
             try:
                 server.wait_ready()
@@ -351,7 +355,15 @@ def main() -> int:
                     cpu_before = server.cpu_seconds()
                     figures = run_wrk(wrk, lua, server.url + path, auth, args.connections, args.duration)
                     figures["server_cpu_ms"] = 1000 * (server.cpu_seconds() - cpu_before) / max(figures["requests"], 1)
-                    results.append({"workers": workers, "endpoint": name, "busy_before": background, **figures})
+                    results.append(
+                        {
+                            "workers": workers,
+                            "endpoint": name,
+                            "busy_before": background,
+                            "reference_ms": speed,
+                            **figures,
+                        }
+                    )
             finally:
                 server.stop()
     finally:

@@ -39,6 +39,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from common.speed import describe, reference_ms
+
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 BIN = Path(PYTHON).parent
@@ -355,7 +357,8 @@ def main() -> int:
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # still stop gunicorn (finally) when killed
     load_before = [round(x, 2) for x in os.getloadavg()]
-    print(f"load average before: {load_before}", flush=True)
+    speed = reference_ms()
+    print(f"load average before: {load_before}; {describe(speed)}", flush=True)
 
     env = {**os.environ, "DATABASE_URL": os.environ.get("DATABASE_URL", DEFAULT_DB),
            "REDIS_URL": os.environ.get("REDIS_URL", DEFAULT_REDIS), "DEBUG": "false", "LOG_LEVEL": "WARNING",
@@ -452,7 +455,7 @@ def main() -> int:
         "visitors": args.visitors, "messages_each": args.messages, "workers": args.workers,
         "torch_threads": args.threads, "batch_ms": args.batch_ms, "replies": args.replies,
         "bot_workers": args.bot_workers if args.replies == "worker" else 0, "offered_rate": args.rate or None,
-        "load_average_before": load_before, "load_average_after": load_after,
+        "load_average_before": load_before, "load_average_after": load_after, "reference_ms": speed,
         "db_pool": args.pool,
         "socket_workers": args.socket_workers, "engine": engine, "seconds": round(elapsed, 2),
         "visitor_messages_per_s": round(rate, 1), "reply_p50_ms": round(pct(latencies, 0.5)),
@@ -483,7 +486,7 @@ def main() -> int:
         f"{result['steady_reply_p50_ms']} ms, p99 {result['steady_reply_p99_ms']} ms; "
         f"lost {lost}, duplicated {check['duplicates']}, out of order {check['out_of_order']}, "
         f"undelivered {undelivered}, unanswered {check['unanswered']}, misanswered {check['misanswered']} "
-        "(shared 2-core machine; load generator on the same cores)"
+        f"(shared 2-core machine; load generator on the same cores; {describe(speed)})"
     )
     (ROOT / "bench" / "out").mkdir(exist_ok=True)
     (ROOT / "bench" / "out" / "chat_load.json").write_text(json.dumps(result, indent=2))
