@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
+from django.core.mail import EmailMessage
 from django.core.validators import validate_email
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, Model, Q, Window
@@ -42,7 +43,7 @@ from chatbot.models import (
 from chatbot.selectors import conversation_latest, widget_key_cache_clear
 from journeys.models import ConsentSource, Customer, EventType, Feedback, FeedbackKind
 from journeys.services import customer_upsert, events_ingest, feedback_create, visitor_identify
-from tenants.context import current_tenant
+from tenants.context import current_tenant, tenant_context
 from tenants.models import Membership, Role, User, WidgetKey
 from tenants.webhooks import ALL_EVENTS, webhook_emit_many, webhook_events_subscribed
 
@@ -707,7 +708,31 @@ def agent_message_post(
                 fields += _take_over(conversation, at=message.created)
             fields.append("first_human_reply_at")
         _save(conversation, *fields)
+        if conversation.reply_by_email and conversation.contact_email:
+            tenant, to = current_tenant(), conversation.contact_email
+            transaction.on_commit(lambda: _reply_email_send(tenant=tenant, message=message, to=to))
     return message
+
+
+def _reply_email_send(*, tenant: Any, message: Message, to: str) -> None:
+    """Email an agent's reply to the visitor who left an address for it (after the commit: the reply is
+    stored and shown whatever the mail server says). Marks the message emailed only when the mail was
+    accepted; a failure is logged and leaves it unmarked, which the inbox shows."""
+    author = message.author
+    signature = f"{author.name or 'Our team'}, {tenant.name}" if author is not None else tenant.name
+    email = EmailMessage(
+        subject=f"Re: your chat with {tenant.name}",
+        body=f"{message.text}\n\n{signature}\n\n(You asked us in the chat on our website to reply by email.)",
+        to=[to],
+        reply_to=[author.email] if author is not None and author.email else None,
+    )
+    try:
+        email.send()
+    except Exception:  # SMTP errors are many kinds of OSError and smtplib exceptions
+        logger.exception("could not email reply %s of conversation %s", message.pk, message.conversation_id)
+        return
+    with tenant_context(tenant):
+        Message.objects.filter(pk=message.pk).update(emailed_at=timezone.now())
 
 
 def agent_note_add(*, conversation: Conversation, author: User | None, text: str, max_chars: int = 5000) -> Message:

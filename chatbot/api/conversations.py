@@ -37,11 +37,15 @@ class ConversationSerializer(serializers.ModelSerializer):  # type: ignore[type-
 class MessageSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     author: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="email", read_only=True)
     note = serializers.BooleanField(source="is_note", read_only=True, help_text="A private note: agents only.")
+    emailed_at = serializers.DateTimeField(
+        read_only=True, allow_null=True, help_text="When this reply was also emailed to the visitor's address."
+    )
 
     class Meta:
         model = Message
         fields = [
             "id", "conversation", "sender", "author", "text", "buttons", "decision", "note", "client_id", "created",
+            "emailed_at",
         ]  # fmt: skip
         read_only_fields = fields
 

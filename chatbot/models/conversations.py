@@ -108,6 +108,8 @@ class Message(TenantOwnedModel):
     client_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
     # A private note: agents only (inbox, API), never sent to the visitor's widget.
     is_note = models.BooleanField(default=False)
+    # An agent's reply in a conversation to follow up by email was also sent to its contact_email then.
+    emailed_at = models.DateTimeField(null=True, blank=True)
     created = models.DateTimeField(default=now)
     # A visitor message the bot has still to answer (chatbot.replies answers them in order, per conversation).
     awaiting_bot = models.BooleanField(default=False)

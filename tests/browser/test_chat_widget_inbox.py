@@ -416,6 +416,13 @@ def test_out_of_hours_email_canned_response_and_private_note(
     with tenant_context(demo):
         notes = list(Message.objects.filter(conversation=conversation, is_note=True).values_list("text", flat=True))
     assert notes == ["Customer sounds upset; offer a discount code"]
+    # The replies (not the note) were emailed to the address left; the transcript says so.
+    agent.reload()
+    emailed = agent.locator("#transcript li.from-agent:not(.note) .badge.emailed")
+    expect(emailed).to_have_count(2)
+    assert agent.locator("#transcript li.note .badge.emailed").count() == 0
+    emailed.last.scroll_into_view_if_needed()
+    agent.locator("#transcript").screenshot(path=str(ARTIFACTS / "chat-inbox-emailed-replies.png"))
     visitor_ctx.close()
     inbox_ctx.close()
 

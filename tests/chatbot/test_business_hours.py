@@ -3,6 +3,8 @@ visitor leaves out of hours (stored, shown in the inbox, queue marked "reply by 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -155,3 +157,88 @@ def test_an_email_written_in_the_chat_is_taken_when_asked_for(
 
 def test_email_needs_a_conversation_of_this_visitor(widget: Widget) -> None:
     assert widget.post("email/", {"email": "sam@example.com"}).status_code == 404
+
+
+@contextmanager
+def _after_commit(capture: Any, tenant: Tenant) -> Iterator[None]:
+    """What a request's commit runs, run as it is in the request: in the tenant (the test's transaction
+    never commits, and its end is outside any tenant)."""
+    with capture() as callbacks:
+        yield
+    with tenant_context(tenant):
+        for callback in callbacks:
+            callback()
+
+
+def _left_an_email(owner_client: Client, widget: Widget, tenant: Tenant) -> Conversation:
+    _save_hours(owner_client, _tomorrow_only())
+    widget.say("I want to talk to a person")
+    assert widget.post("email/", {"email": "sam@example.com"}).status_code == 200
+    with tenant_context(tenant):
+        return Conversation.objects.get()
+
+
+def test_an_agents_reply_is_emailed_to_the_address_left(
+    owner_client: Client,
+    widget: Widget,
+    kb: None,
+    tenant: Tenant,
+    agent: User,
+    mailoutbox: list[Any],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    conversation = _left_an_email(owner_client, widget, tenant)
+    inbox = client_for(agent)
+    with _after_commit(django_capture_on_commit_callbacks, tenant):
+        note = inbox.post(
+            f"/inbox/{conversation.pk}/reply/", {"text": "internal only", "note": True}, "application/json"
+        )
+        reply = inbox.post(f"/inbox/{conversation.pk}/reply/", {"text": "Your beans ship Monday."}, "application/json")
+    assert note.status_code == 201 and reply.status_code == 201
+    [mail] = mailoutbox  # the private note was not emailed
+    assert mail.to == ["sam@example.com"] and mail.reply_to == [agent.email]
+    assert "Your beans ship Monday." in mail.body and tenant.name in mail.subject
+    with tenant_context(tenant):
+        emailed = {m.text: m.emailed_at for m in conversation.messages.filter(sender="agent")}
+    assert emailed["Your beans ship Monday."] is not None and emailed["internal only"] is None
+    page = inbox.get(f"/inbox/{conversation.pk}/").content.decode()
+    assert "Your replies here are also emailed to it" in page and 'class="badge emailed"' in page
+    assert widget.post("messages/after/", {"after": 0}).json()["messages"][-1]["text"] == "Your beans ship Monday."
+
+
+def test_a_reply_the_mail_server_refuses_is_kept_and_not_marked_emailed(
+    owner_client: Client,
+    widget: Widget,
+    kb: None,
+    tenant: Tenant,
+    agent: User,
+    settings: Any,
+    django_capture_on_commit_callbacks: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    conversation = _left_an_email(owner_client, widget, tenant)
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 9, 2  # nothing listens there
+    with _after_commit(django_capture_on_commit_callbacks, tenant):
+        reply = client_for(agent).post(f"/inbox/{conversation.pk}/reply/", {"text": "Hello?"}, "application/json")
+    assert reply.status_code == 201
+    with tenant_context(tenant):
+        message = conversation.messages.get(text="Hello?")
+    assert message.emailed_at is None
+    assert f"could not email reply {message.pk}" in caplog.text  # tried, refused, logged
+
+
+def test_a_conversation_without_an_address_sends_no_mail(
+    widget: Widget,
+    kb: None,
+    tenant: Tenant,
+    agent: User,
+    mailoutbox: list[Any],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    widget.say("I want to talk to a person")
+    with tenant_context(tenant):
+        conversation = Conversation.objects.get()
+    with _after_commit(django_capture_on_commit_callbacks, tenant):
+        client_for(agent).post(f"/inbox/{conversation.pk}/reply/", {"text": "Hi there"}, "application/json")
+    assert mailoutbox == []
