@@ -10,9 +10,9 @@ import hashlib
 import hmac
 import logging
 import secrets
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -44,8 +44,8 @@ from chatbot.selectors import conversation_latest, widget_key_cache_clear
 from journeys.models import ConsentSource, Customer, EventType, Feedback, FeedbackKind
 from journeys.services import customer_upsert, events_ingest, feedback_create, visitor_identify
 from tenants.context import current_tenant, tenant_context
-from tenants.models import Membership, Role, User, WidgetKey
-from tenants.webhooks import ALL_EVENTS, webhook_emit_many, webhook_events_subscribed
+from tenants.models import Membership, Role, Tenant, User, WidgetKey
+from tenants.webhooks import webhook_emit_on_commit
 
 if TYPE_CHECKING:
     from chatbot.bot import BotReply
@@ -149,39 +149,6 @@ def _record_event(conversation: Conversation, *, kind: str, name: str, propertie
         logger.warning("chat event %s of conversation %s rejected: %s", name, conversation.pk, result.results)
 
 
-class _Lookup:
-    """The webhook events a transaction's emits share: read once, by the first of them to run after the commit."""
-
-    def __init__(self) -> None:
-        self.first: Callable[[], None] | None = None  # the first emit registered: while it waits, so may others
-        self.subscribed: frozenset[str] | None = None
-
-
-_lookups = threading.local()
-
-
-def _webhook(event: str, payloads: Callable[[], list[dict[str, Any]]]) -> None:
-    """Emit `event` with `payloads()` once the current transaction commits (at once outside one), as
-    `transaction.on_commit` would, a savepoint rolled back taking its emits along; the emits of one transaction
-    share one look-up of the events the tenant's endpoints want, read after the commit like each of theirs was."""
-    connection = transaction.get_connection()
-    if not connection.in_atomic_block:
-        webhook_emit_many(event=event, payloads=payloads())
-        return
-    lookup: _Lookup | None = getattr(_lookups, "current", None)
-    if lookup is None or not any(entry[1] is lookup.first for entry in connection.run_on_commit):
-        lookup = _lookups.current = _Lookup()  # (one whose emits were all rolled back or have run is done)
-
-    def emit() -> None:
-        if lookup.subscribed is None:
-            lookup.subscribed = webhook_events_subscribed()
-        if event in lookup.subscribed or ALL_EVENTS in lookup.subscribed:  # else no payload to build
-            webhook_emit_many(event=event, payloads=payloads(), subscribed=lookup.subscribed)
-
-    lookup.first = lookup.first or emit
-    transaction.on_commit(emit)
-
-
 def conversation_payload(conversation: Conversation) -> dict[str, Any]:
     return {
         "id": conversation.pk,
@@ -196,10 +163,6 @@ def conversation_payload(conversation: Conversation) -> dict[str, Any]:
         "reply_by_email": conversation.reply_by_email,
         "created": conversation.created.isoformat(),
     }
-
-
-def _after_commit(fn: Any) -> None:
-    transaction.on_commit(fn)
 
 
 # --- Writing messages --------------------------------------------------------------------------------------
@@ -229,7 +192,7 @@ def _message_add(
     conversation.last_message_at = now
     message.conversation = conversation
     realtime.publish_message(message)
-    _webhook("message.created", lambda: [realtime.message_api_dict(message)])
+    webhook_emit_on_commit("message.created", lambda: [realtime.message_api_dict(message)])
     return message
 
 
@@ -296,7 +259,7 @@ def conversation_start(*, visitor_id: str, page_url: str = "") -> Conversation:
         greeting = look.greeting.strip()
         _message_add(conversation, sender=Sender.BOT, text=f"{greeting} {AUTOMATED_NOTICE}".strip())
         _record_event(conversation, kind=EventType.CHAT_STARTED, name="chat_started", properties={})
-    _webhook("conversation.created", lambda: [conversation_payload(conversation)])
+    webhook_emit_on_commit("conversation.created", lambda: [conversation_payload(conversation)])
     return conversation
 
 
@@ -569,7 +532,7 @@ def _bot_messages_add(plans: list[tuple[Conversation, list[tuple[int, BotReply]]
     )
     for message in rows:
         realtime.publish_message(message)
-    _webhook("message.created", lambda: [realtime.message_api_dict(m) for m in rows])
+    webhook_emit_on_commit("message.created", lambda: [realtime.message_api_dict(m) for m in rows])
     conversations = [conversation for conversation, _ in plans]
     for conversation in conversations:
         conversation.last_message_at = now
@@ -626,7 +589,7 @@ def _hand_off(conversation: Conversation, *, reason: str) -> list[Message]:
     note = _message_add(conversation, sender=Sender.SYSTEM, text=text)
     _save(conversation, *fields)
     _record_event(conversation, kind=EventType.CUSTOM, name="chat_handoff", properties={"reason": reason[:300]})
-    _webhook("conversation.handoff_requested", lambda: [conversation_payload(conversation)])
+    webhook_emit_on_commit("conversation.handoff_requested", lambda: [conversation_payload(conversation)])
     if is_open:
         _auto_assign(only=conversation)
     return [note]
@@ -661,7 +624,7 @@ def _take_over(conversation: Conversation, *, at: datetime) -> list[str]:
     conversation.handoff_at = at
     conversation.handoff_reason = "an agent took over"
     _record_event(conversation, kind=EventType.CUSTOM, name="chat_handoff", properties={"reason": "agent_took_over"})
-    _webhook("conversation.handoff_requested", lambda: [conversation_payload(conversation)])
+    webhook_emit_on_commit("conversation.handoff_requested", lambda: [conversation_payload(conversation)])
     return ["handoff_at", "handoff_reason"]
 
 
@@ -677,7 +640,7 @@ def _assign(conversation: Conversation, *, agent: User) -> None:
     conversation.assignee = agent
     _message_add(conversation, sender=Sender.SYSTEM, text=f"{agent.name or 'An agent'} joined the conversation.")
     _save(conversation, *fields)
-    _webhook("conversation.assigned", lambda: [conversation_payload(conversation)])
+    webhook_emit_on_commit("conversation.assigned", lambda: [conversation_payload(conversation)])
 
 
 def agent_message_post(
@@ -714,7 +677,7 @@ def agent_message_post(
     return message
 
 
-def _reply_email_send(*, tenant: Any, message: Message, to: str) -> None:
+def _reply_email_send(*, tenant: Tenant, message: Message, to: str) -> None:
     """Email an agent's reply to the visitor who left an address for it (after the commit: the reply is
     stored and shown whatever the mail server says). Marks the message emailed only when the mail was
     accepted; a failure is logged and leaves it unmarked, which the inbox shows."""
@@ -768,7 +731,7 @@ def conversation_resolve(*, conversation: Conversation) -> Conversation:
         )
         if conversation.assignee_id is not None:
             _auto_assign()
-    _webhook("conversation.resolved", lambda: [conversation_payload(conversation)])
+    webhook_emit_on_commit("conversation.resolved", lambda: [conversation_payload(conversation)])
     return conversation
 
 
@@ -975,8 +938,12 @@ def visitor_identify_do(
                            .values_list("pk", flat=True))  # fmt: skip
             Conversation.objects.filter(pk__in=changed).update(claimed_identity=identity.claim())
     for pk in changed:
-        _after_commit(lambda pk=pk: realtime.publish_conversation(Conversation.objects.get(pk=pk)))
+        transaction.on_commit(partial(_publish_conversation, pk))
     return customer
+
+
+def _publish_conversation(pk: int) -> None:
+    realtime.publish_conversation(Conversation.objects.get(pk=pk))
 
 
 def visitor_track(
@@ -1017,7 +984,7 @@ def conversation_rate(*, conversation: Conversation, score: int, comment: str = 
         conversation.csat_score = score
         conversation.save(update_fields=["csat_score"])
     payload = {"id": feedback.pk, "kind": "csat", "score": score, "comment": feedback.comment}
-    _webhook("feedback.created", lambda: [{**payload, "conversation_id": conversation.pk}])
+    webhook_emit_on_commit("feedback.created", lambda: [{**payload, "conversation_id": conversation.pk}])
     realtime.publish_conversation(conversation)
     return feedback
 

@@ -20,7 +20,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -34,7 +34,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from tenants.context import all_tenants, current_tenant, tenant_context
-from tenants.models import User, WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint
+from tenants.models import Tenant, User, WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint
 
 logger = logging.getLogger(__name__)
 
@@ -234,17 +234,11 @@ def webhook_emit(*, event: str, payload: dict[str, Any]) -> list[WebhookDelivery
     return webhook_emit_many(event=event, payloads=[payload])
 
 
-def webhook_events_subscribed() -> frozenset[str]:
-    """The events some active endpoint of the current tenant subscribes to (ALL_EVENTS: every event), as read
-    now: for callers that emit several events at one moment and look them up once (`webhook_emit_many`)."""
-    return _subscribed_events(current_tenant().pk)
-
-
 def webhook_emit_many(
     *, event: str, payloads: Sequence[dict[str, Any]], subscribed: frozenset[str] | None = None
 ) -> list[WebhookDelivery]:
     """`webhook_emit` for several events of one kind (each its own event id), in one look-up and one INSERT.
-    `subscribed`: what `webhook_events_subscribed` returned at this moment (else it is looked up here)."""
+    `subscribed`: the current tenant's subscribed events as just read (else they are looked up here)."""
     if event not in EVENTS:
         raise KeyError(f"Unknown webhook event {event!r}")
     if subscribed is None:
@@ -269,6 +263,47 @@ def webhook_emit_many(
     for delivery in deliveries:
         _enqueue(delivery, countdown=0)
     return deliveries
+
+
+class _Lookup:
+    """The webhook events one transaction's emits share: read once, by the first of them to run after the commit."""
+
+    def __init__(self, tenant: Tenant) -> None:
+        self.tenant = tenant
+        self.first: Callable[[], None] | None = None  # the first emit registered: while it waits, so may others
+        self.subscribed: frozenset[str] | None = None
+
+
+_lookups = threading.local()
+
+
+def webhook_emit_on_commit(event: str, payloads: Callable[[], Sequence[dict[str, Any]]]) -> None:
+    """Emit `event` for the current tenant with `payloads()` once the current transaction commits (at once
+    outside one), as `transaction.on_commit` would, a savepoint rolled back taking its emits along. The emits of
+    one transaction share one look-up of the events the tenant's endpoints want, read after the commit; a
+    payload is built only when some endpoint wants the event."""
+    tenant = current_tenant()
+    conn = transaction.get_connection()
+    if not conn.in_atomic_block:
+        webhook_emit_many(event=event, payloads=payloads())
+        return
+    lookup: _Lookup | None = getattr(_lookups, "current", None)
+    if (
+        lookup is None
+        or lookup.tenant.pk != tenant.pk
+        or not any(entry[1] is lookup.first for entry in conn.run_on_commit)  # (sids, func, robust)
+    ):
+        lookup = _lookups.current = _Lookup(tenant)  # (one whose emits were all rolled back or have run is done)
+
+    def emit() -> None:
+        with tenant_context(lookup.tenant):  # a commit may end outside the tenant's block
+            if lookup.subscribed is None:
+                lookup.subscribed = _subscribed_events(lookup.tenant.pk)
+            if event in lookup.subscribed or ALL_EVENTS in lookup.subscribed:
+                webhook_emit_many(event=event, payloads=payloads(), subscribed=lookup.subscribed)
+
+    lookup.first = lookup.first or emit
+    transaction.on_commit(emit)
 
 
 def webhook_send_test(*, endpoint: WebhookEndpoint) -> WebhookDelivery:

@@ -3,8 +3,6 @@ visitor leaves out of hours (stored, shown in the inbox, queue marked "reply by 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -159,17 +157,6 @@ def test_email_needs_a_conversation_of_this_visitor(widget: Widget) -> None:
     assert widget.post("email/", {"email": "sam@example.com"}).status_code == 404
 
 
-@contextmanager
-def _after_commit(capture: Any, tenant: Tenant) -> Iterator[None]:
-    """What a request's commit runs, run as it is in the request: in the tenant (the test's transaction
-    never commits, and its end is outside any tenant)."""
-    with capture() as callbacks:
-        yield
-    with tenant_context(tenant):
-        for callback in callbacks:
-            callback()
-
-
 def _left_an_email(owner_client: Client, widget: Widget, tenant: Tenant) -> Conversation:
     _save_hours(owner_client, _tomorrow_only())
     widget.say("I want to talk to a person")
@@ -189,7 +176,7 @@ def test_an_agents_reply_is_emailed_to_the_address_left(
 ) -> None:
     conversation = _left_an_email(owner_client, widget, tenant)
     inbox = client_for(agent)
-    with _after_commit(django_capture_on_commit_callbacks, tenant):
+    with django_capture_on_commit_callbacks(execute=True):
         note = inbox.post(
             f"/inbox/{conversation.pk}/reply/", {"text": "internal only", "note": True}, "application/json"
         )
@@ -219,7 +206,7 @@ def test_a_reply_the_mail_server_refuses_is_kept_and_not_marked_emailed(
     conversation = _left_an_email(owner_client, widget, tenant)
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 9, 2  # nothing listens there
-    with _after_commit(django_capture_on_commit_callbacks, tenant):
+    with django_capture_on_commit_callbacks(execute=True):
         reply = client_for(agent).post(f"/inbox/{conversation.pk}/reply/", {"text": "Hello?"}, "application/json")
     assert reply.status_code == 201
     with tenant_context(tenant):
@@ -239,6 +226,6 @@ def test_a_conversation_without_an_address_sends_no_mail(
     widget.say("I want to talk to a person")
     with tenant_context(tenant):
         conversation = Conversation.objects.get()
-    with _after_commit(django_capture_on_commit_callbacks, tenant):
+    with django_capture_on_commit_callbacks(execute=True):
         client_for(agent).post(f"/inbox/{conversation.pk}/reply/", {"text": "Hi there"}, "application/json")
     assert mailoutbox == []

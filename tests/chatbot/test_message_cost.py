@@ -223,18 +223,18 @@ def test_a_rolled_back_savepoint_takes_its_webhooks_along_and_the_others_still_g
         webhooks.webhook_endpoint_create(url=HOOK, events=["message.created"])
         with transaction.atomic():
             with contextlib.suppress(RuntimeError), transaction.atomic():
-                services._webhook("message.created", lambda: [{"text": "rolled back, the first one"}])
+                webhooks.webhook_emit_on_commit("message.created", lambda: [{"text": "rolled back, the first one"}])
                 raise RuntimeError
-            services._webhook("message.created", lambda: [{"text": "kept"}])
+            webhooks.webhook_emit_on_commit("message.created", lambda: [{"text": "kept"}])
             with contextlib.suppress(RuntimeError), transaction.atomic():
-                services._webhook("message.created", lambda: [{"text": "rolled back, after another"}])
+                webhooks.webhook_emit_on_commit("message.created", lambda: [{"text": "rolled back, after another"}])
                 raise RuntimeError
-            services._webhook("message.created", lambda: [{"text": "kept too"}])
+            webhooks.webhook_emit_on_commit("message.created", lambda: [{"text": "kept too"}])
             assert sent == []  # nothing before the commit
         with contextlib.suppress(RuntimeError), transaction.atomic():
-            services._webhook("message.created", lambda: [{"text": "never committed"}])
+            webhooks.webhook_emit_on_commit("message.created", lambda: [{"text": "never committed"}])
             raise RuntimeError
-        services._webhook("message.created", lambda: [{"text": "outside a transaction: at once"}])
+        webhooks.webhook_emit_on_commit("message.created", lambda: [{"text": "outside a transaction: at once"}])
     assert _created(sent) == ["kept", "kept too", "outside a transaction: at once"]
 
 
