@@ -43,8 +43,9 @@ from chatbot.models import (
 from chatbot.selectors import conversation_latest, widget_key_cache_clear
 from journeys.models import ConsentSource, Customer, EventType, Feedback, FeedbackKind
 from journeys.services import customer_upsert, events_ingest, feedback_create, visitor_identify
-from tenants.context import current_tenant, tenant_context
-from tenants.models import Membership, Role, Tenant, User, WidgetKey
+from tenants.context import current_tenant
+from tenants.jobs import task_dispatch
+from tenants.models import Membership, Role, User, WidgetKey
 from tenants.webhooks import webhook_emit_on_commit
 
 if TYPE_CHECKING:
@@ -672,30 +673,34 @@ def agent_message_post(
             fields.append("first_human_reply_at")
         _save(conversation, *fields)
         if conversation.reply_by_email and conversation.contact_email:
-            tenant, to = current_tenant(), conversation.contact_email
-            transaction.on_commit(lambda: _reply_email_send(tenant=tenant, message=message, to=to))
+            from chatbot.tasks import reply_email_task  # tasks import this module
+
+            transaction.on_commit(partial(task_dispatch, reply_email_task, message.tenant_id, message.pk))
     return message
 
 
-def _reply_email_send(*, tenant: Tenant, message: Message, to: str) -> None:
-    """Email an agent's reply to the visitor who left an address for it (after the commit: the reply is
-    stored and shown whatever the mail server says). Marks the message emailed only when the mail was
-    accepted; a failure is logged and leaves it unmarked, which the inbox shows."""
-    author = message.author
+def reply_email_send(*, message: Message) -> bool:
+    """Email an agent's reply to the address its conversation follows up by (a Celery task calls this after
+    the commit, so the reply is stored and shown whatever the mail server says) and mark it emailed.
+
+    False when there is nothing to send: already emailed (a redelivered task), or the conversation no longer
+    has an address. Raises what the mail backend raises; the message then stays unmarked."""
+    if message.emailed_at is not None or message.is_note or message.sender != Sender.AGENT:
+        return False
+    conversation = message.conversation
+    if not (conversation.reply_by_email and conversation.contact_email):
+        return False
+    tenant, author = current_tenant(), message.author
     signature = f"{author.name or 'Our team'}, {tenant.name}" if author is not None else tenant.name
-    email = EmailMessage(
+    EmailMessage(
         subject=f"Re: your chat with {tenant.name}",
         body=f"{message.text}\n\n{signature}\n\n(You asked us in the chat on our website to reply by email.)",
-        to=[to],
+        to=[conversation.contact_email],
         reply_to=[author.email] if author is not None and author.email else None,
-    )
-    try:
-        email.send()
-    except Exception:  # SMTP errors are many kinds of OSError and smtplib exceptions
-        logger.exception("could not email reply %s of conversation %s", message.pk, message.conversation_id)
-        return
-    with tenant_context(tenant):
-        Message.objects.filter(pk=message.pk).update(emailed_at=timezone.now())
+    ).send()
+    message.emailed_at = timezone.now()
+    Message.objects.filter(pk=message.pk).update(emailed_at=message.emailed_at)
+    return True
 
 
 def agent_note_add(*, conversation: Conversation, author: User | None, text: str, max_chars: int = 5000) -> Message:

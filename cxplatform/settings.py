@@ -174,6 +174,8 @@ EMAIL_PORT = env.int("EMAIL_PORT", default=25)
 EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
 EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+# Where django.core.mail.backends.filebased.EmailBackend writes each message as a file (staging, tests).
+EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(BASE_DIR / "var" / "mail"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="CX Platform <no-reply@cx.localhost>")
 
 # --- REST API -----------------------------------------------------------------------------
@@ -282,6 +284,9 @@ CELERY_IMPORTS = ["chatbot.knowledge", "tenants.webhooks"]
 WEBHOOK_TIMEOUT = env.float("WEBHOOK_TIMEOUT", default=10.0)
 WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=8)
 WEBHOOK_RETRY_BASE_SECONDS = env.int("WEBHOOK_RETRY_BASE_SECONDS", default=30)
+# An agent's reply emailed to a visitor (chatbot.tasks): first retry after a refusal, in seconds; doubles on each
+# of 7 retries (about two hours in all with the default).
+CX_REPLY_EMAIL_RETRY_SECONDS = env.int("CX_REPLY_EMAIL_RETRY_SECONDS", default=60)
 
 # --- Chat widget (public endpoints) ----------------------------------------------------------
 WIDGET_RATE_PER_VISITOR = env.str("WIDGET_RATE_PER_VISITOR", default="60/min")

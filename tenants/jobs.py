@@ -134,9 +134,9 @@ def job_task(
     return decorate
 
 
-def _run_in_process(task: Task, job_id: int) -> None:
+def _run_in_process(task: Task, args: list[Any]) -> None:
     try:
-        task.apply(args=[job_id])
+        task.apply(args=args)
     finally:
         connection.close()
 
@@ -154,18 +154,23 @@ def job_start(
         task.apply(args=[job.pk])
         job.refresh_from_db()
     else:
-        transaction.on_commit(lambda: _dispatch(task, job.pk))
+        transaction.on_commit(lambda: task_dispatch(task, job.pk))
     return job
 
 
-def _dispatch(task: Task, job_id: int) -> None:
+def task_dispatch(task: Task, *args: Any) -> None:
+    """Send `task` to a worker; with no broker (the embedded default) run it on this process's own small
+    thread pool, and with CX_TASKS_INLINE (tests) here and now: both eagerly, so once (tasks retry only on a
+    worker)."""
     global _executor
-    if settings.CELERY_BROKER_URL:
-        task.apply_async(args=[job_id])
+    if settings.CX_TASKS_INLINE:
+        task.apply(args=list(args))
+    elif settings.CELERY_BROKER_URL:
+        task.apply_async(args=list(args))
     else:
         if _executor is None:
             _executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="cx-job")
-        _executor.submit(_run_in_process, task, job_id)
+        _executor.submit(_run_in_process, task, list(args))
 
 
 def jobs_fail_stale(*, older_than: timedelta = timedelta(minutes=30)) -> int:
