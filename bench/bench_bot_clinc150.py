@@ -11,8 +11,9 @@ out-of-scope messages with no entry answered.
     .venv/bin/python bench/bench_bot_clinc150.py [--cache /tmp/clinc_emb.npz] [--threads 2] [--fp32]
         [--config similarity_weight=2.0 --config classifier_c=10] [--skip-policy] [--skip-latency]
 
-The model runs as the product runs it (int8 Linear layers, CX_BOT_MODEL_QUANTIZE); `--fp32` measures the
-float model. A `--cache` file holds one variant's vectors: use one file per variant.
+The model runs as the product runs it (CX_BOT_MODEL_QUANTIZE: by default int8 Linear layers where the CPU has
+AVX-512 VNNI, else float); `--fp32` or `--int8` picks a variant. A `--cache` file holds one variant's vectors: use
+one file per variant.
 """
 
 from __future__ import annotations
@@ -217,13 +218,15 @@ def main() -> None:
     parser.add_argument("--cache", default=None, help="npz file caching embeddings between runs")
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (2 cores here)")
     parser.add_argument("--lexical", action="store_true", help="no embeddings")
-    parser.add_argument("--fp32", action="store_true", help="the float model instead of the int8 default")
+    parser.add_argument("--fp32", action="store_true", help="the float model, whatever the setting")
+    parser.add_argument("--int8", action="store_true", help="the int8 model, whatever the setting")
     parser.add_argument("--config", action="append", default=[], help="IndexConfig override, e.g. classifier_c=5")
     parser.add_argument("--skip-policy", action="store_true", help="skip decide() over the full test set")
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--latency-only", action="store_true")
     args = parser.parse_args()
-    base = None if args.lexical else get_embedder(None, args.threads, quantize=not args.fp32)
+    quantize = False if args.fp32 else True if args.int8 else None  # None: CX_BOT_MODEL_QUANTIZE (auto)
+    base = None if args.lexical else get_embedder(None, args.threads, quantize=quantize)
     embedder = CachingEmbedder(base, args.cache) if base is not None else None
     print(f"mode: {'semantic ' + base.name if base else 'lexical'}; torch threads {args.threads}")
     defaults = Thresholds()

@@ -8,8 +8,8 @@ Runs on DATABASE_URL if set (in a throwaway tenant that is deleted afterwards), 
 
     .venv/bin/python bench/bench_bot_latency.py [--messages 300] [--threads 1] [--lexical-only]
 
-The embedding model runs int8 as in the product; CX_BOT_MODEL_QUANTIZE=false in the environment measures the
-float model.
+The embedding model runs as in the product (CX_BOT_MODEL_QUANTIZE, auto: int8 where the CPU has AVX-512 VNNI,
+else float); CX_BOT_MODEL_QUANTIZE=true or false in the environment picks a variant.
 
 Target: p99 <= 50 ms. The machine is shared: the load average is printed beside the figures.
 """

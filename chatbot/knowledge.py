@@ -51,7 +51,7 @@ def bot_embedder() -> Embedder | None:
         getattr(settings, "CX_BOT_MODEL", "") or None,
         getattr(settings, "CX_BOT_TORCH_THREADS", None),
         float(getattr(settings, "CX_BOT_BATCH_MS", 0.0) or 0.0),
-        quantize=getattr(settings, "CX_BOT_MODEL_QUANTIZE", True),
+        quantize=getattr(settings, "CX_BOT_MODEL_QUANTIZE", "auto"),
     )
 
 

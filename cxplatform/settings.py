@@ -9,6 +9,7 @@ from pathlib import Path
 
 import django_stubs_ext
 import environ
+from django.core.exceptions import ImproperlyConfigured
 from rest_framework import fields, serializers
 
 # Lets annotations such as ModelForm[Tenant] and ModelSerializer[Tenant] work at run time.
@@ -266,11 +267,14 @@ CX_BOT_EMBEDDINGS = env.bool("CX_BOT_EMBEDDINGS", default=True)
 # Embedding model: a hub name or local path; empty = the packaged all-MiniLM-L6-v2 weights.
 CX_BOT_MODEL = env.str("CX_BOT_MODEL", default="")
 # Run the embedding model's Linear layers int8, each token quantized on its own so a message's vector does not
-# depend on its batch (about 1.2 ms CPU a message in batches instead of 4 on CPUs with AVX-512 VNNI; without it
-# the same vectors cost about as much as the float model's; CLINC150 quality unchanged: bench/bench_embed_cost.py).
-# false = the float model. Indexes record the variant: the next rebuild after a change re-embeds them (until then
-# they answer with the other variant's vectors).
-CX_BOT_MODEL_QUANTIZE = env.bool("CX_BOT_MODEL_QUANTIZE", default=True)
+# depend on its batch: true, false, or auto (int8 where the CPU has AVX-512 VNNI: about 1.2 ms CPU a message in
+# batches instead of 3.7; without VNNI the same int8 vectors cost more than the float model's, so auto runs the
+# float model there; CLINC150 quality is the same either way: bench/bench_embed_cost.py). Indexes record the
+# variant: the next rebuild after a change re-embeds them (until then they answer with the other variant's
+# vectors, about 0.997 cosine to them).
+CX_BOT_MODEL_QUANTIZE = env.str("CX_BOT_MODEL_QUANTIZE", default="auto").strip().lower()
+if CX_BOT_MODEL_QUANTIZE not in ("auto", "true", "false"):
+    raise ImproperlyConfigured(f"CX_BOT_MODEL_QUANTIZE must be auto, true or false, not {CX_BOT_MODEL_QUANTIZE!r}")
 # torch intra-op threads for the embedding model in this process (0 = torch's default).
 CX_BOT_TORCH_THREADS = env.int("CX_BOT_TORCH_THREADS", default=0) or None
 # Concurrent bot replies of a process share embedding-model calls, the first waiting this long (ms; 0 = off).

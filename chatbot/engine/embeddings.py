@@ -488,31 +488,49 @@ class BatchingEmbedder:
                     p.done.set()
 
 
+QUANTIZE_CHOICES = ("auto", "true", "false")
+
+
+def quantize_wanted(setting: bool | str) -> bool:
+    """Whether the model runs int8 for a CX_BOT_MODEL_QUANTIZE value: true, false, or auto (the default): int8
+    where this CPU multiplies int8 fast (`_int_mm_is_fast`, AVX-512 VNNI), else float32. Without VNNI the int8
+    model gives the same vectors through float32 products plus its quantizing steps, and so costs more than the
+    float model (measured on an AVX2 CPU, batch 8: 10.0 against 6.8 ms a message, bench/bench_embed_cost.py)."""
+    if isinstance(setting, bool):
+        return setting
+    value = setting.strip().lower()
+    if value in ("true", "1", "yes", "on"):
+        return True
+    if value in ("false", "0", "no", "off"):
+        return False
+    if value != "auto":
+        raise ValueError(f"CX_BOT_MODEL_QUANTIZE must be one of {', '.join(QUANTIZE_CHOICES)}, not {setting!r}")
+    return _int_mm_is_fast()
+
+
 def get_embedder(
     model_name_or_path: str | None = None,
     num_threads: int | None = None,
     batch_window_ms: float = 0.0,
-    quantize: bool | None = None,
+    quantize: bool | str | None = None,
 ) -> Embedder | None:
     """The process-wide embedder for a model setting, or None when embeddings are unavailable.
 
     With `batch_window_ms` > 0 concurrent callers share model calls (`BatchingEmbedder`). `quantize` runs the
-    model's Linear layers int8; None = the CX_BOT_MODEL_QUANTIZE environment variable (true when unset), read
-    as cxplatform/settings.py reads it.
+    model's Linear layers int8 (true, false or auto: see `quantize_wanted`); None = the CX_BOT_MODEL_QUANTIZE
+    environment variable (auto when unset), read as cxplatform/settings.py reads it.
     """
     if quantize is None:
-        import environ
-
-        quantize = environ.Env().bool("CX_BOT_MODEL_QUANTIZE", default=True)  # as cxplatform/settings.py reads it
+        quantize = os.environ.get("CX_BOT_MODEL_QUANTIZE", "auto")
     return _embedder(model_name_or_path, num_threads, batch_window_ms, quantize)
 
 
 @lru_cache(maxsize=4)
 def _embedder(
-    model_name_or_path: str | None, num_threads: int | None, batch_window_ms: float, quantize: bool
+    model_name_or_path: str | None, num_threads: int | None, batch_window_ms: float, quantize: bool | str
 ) -> Embedder | None:
     info = engine_info(model_name_or_path)
     if info.mode != "semantic" or info.model is None:
         return None
-    embedder = SentenceTransformerEmbedder(info.model, num_threads=num_threads, quantize=quantize)
+    embedder = SentenceTransformerEmbedder(info.model, num_threads=num_threads, quantize=quantize_wanted(quantize))
     return BatchingEmbedder(embedder, window_ms=batch_window_ms) if batch_window_ms > 0 else embedder

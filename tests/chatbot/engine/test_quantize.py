@@ -1,5 +1,5 @@
-"""The int8 embedding model (the default, CX_BOT_MODEL_QUANTIZE): what it runs, how close it stays to the float
-model, and that an index records which variant built it."""
+"""The int8 embedding model (CX_BOT_MODEL_QUANTIZE; by default where the CPU has AVX-512 VNNI): what it runs, how
+close it stays to the float model, and that an index records which variant built it."""
 
 from __future__ import annotations
 
@@ -27,18 +27,34 @@ def float_model(embedder) -> SentenceTransformerEmbedder:
     return SentenceTransformerEmbedder(embedder.model_path, quantize=False)
 
 
-def test_the_default_runs_int8_and_says_so_in_its_name(embedder, monkeypatch) -> None:
+@pytest.fixture(scope="module")
+def int8_model(embedder) -> SentenceTransformerEmbedder:
+    return SentenceTransformerEmbedder(embedder.model_path, quantize=True)
+
+
+def test_int8_replaces_every_linear_and_says_so_in_its_name(int8_model) -> None:
     import torch
 
-    assert embedder.quantize and embedder.name == embedder.model_path + INT8_SUFFIX
-    embedder.encode(["hello"])
-    modules = list(embedder._load().modules())
+    assert int8_model.name == int8_model.model_path + INT8_SUFFIX
+    int8_model.encode(["hello"])
+    modules = list(int8_model._load().modules())
     assert not any(type(m) is torch.nn.Linear for m in modules)  # every Linear was replaced
     assert sum(type(m).__name__ == "Int8Linear" for m in modules) == 6 * 6 + 1  # 6 per layer, the pooler's
+
+
+def test_the_setting_picks_the_variant_and_auto_follows_the_cpu(embedder, monkeypatch) -> None:
     monkeypatch.setenv("CX_BOT_MODEL_QUANTIZE", "false")
     assert get_embedder().name == embedder.model_path  # the float model, named as before
     monkeypatch.setenv("CX_BOT_MODEL_QUANTIZE", "true")
-    assert get_embedder() is embedder
+    assert get_embedder().name == embedder.model_path + INT8_SUFFIX
+    monkeypatch.delenv("CX_BOT_MODEL_QUANTIZE")
+    assert embedder.quantize is embeddings._int_mm_is_fast()  # the default is auto
+    for fast in (True, False):
+        monkeypatch.setattr(embeddings, "_int_mm_is_fast", lambda fast=fast: fast)
+        assert embeddings.quantize_wanted("auto") is fast and embeddings.quantize_wanted(" Auto ") is fast
+    assert embeddings.quantize_wanted("on") is True and embeddings.quantize_wanted(False) is False
+    with pytest.raises(ValueError, match="must be one of auto, true, false"):
+        embeddings.quantize_wanted("int4")
 
 
 @pytest.fixture(scope="module", params=["default", "float32 product"])
@@ -64,13 +80,15 @@ def test_a_messages_vector_does_not_depend_on_what_it_is_batched_with(uncached) 
     np.testing.assert_allclose(again, batch[[1, 7, 0]], rtol=0, atol=1e-6)
 
 
-def test_int8_vectors_are_the_same_on_every_cpu_and_close_to_the_float_models(embedder, uncached, float_model) -> None:
+def test_int8_vectors_are_the_same_on_every_cpu_and_close_to_the_float_models(
+    embedder, int8_model, uncached, float_model
+) -> None:
     """Both ways of summing the int8 products give the same integers, so the same vectors; both stay close to
     the float model's."""
     quantized, exact = uncached.encode_features(CHAT), float_model.encode_features(CHAT)
     assert quantized.shape == exact.shape == (len(CHAT), 2 * embedder.dim)
     if embeddings._int_mm_is_fast():  # else the default runs the float32 product too
-        np.testing.assert_array_equal(quantized, embedder.encode_features(CHAT))
+        np.testing.assert_array_equal(quantized, int8_model.encode_features(CHAT))
     dim = embedder.dim
     np.testing.assert_allclose(np.linalg.norm(quantized[:, :dim], axis=1), 1.0, rtol=1e-5)
     cosine = (quantized[:, :dim] * exact[:, :dim]).sum(1)
@@ -93,13 +111,13 @@ class Named:
         return self.inner.encode(texts)
 
 
-def test_an_index_of_the_other_precision_still_answers_semantically(embedder, float_model, semantic_index) -> None:
+def test_an_index_of_the_other_precision_still_answers_semantically(int8_model, float_model) -> None:
     """Switching CX_BOT_MODEL_QUANTIZE changes the embedder's name, so knowledge.index_rebuild rebuilds the
     index; until then the index built with the other variant keeps answering with embeddings."""
-    assert semantic_index.stats["model"] == embedder.name
+    quantized = build_index(ENTRIES, ARTICLES, embedder=int8_model)
     exact = build_index(ENTRIES, ARTICLES, embedder=float_model)
-    assert exact.stats["model"] == float_model.name != embedder.name
-    for index, other in ((exact, embedder), (semantic_index, float_model)):
+    assert quantized.stats["model"] == int8_model.name != exact.stats["model"] == float_model.name
+    for index, other in ((exact, int8_model), (quantized, float_model)):
         loaded = KnowledgeIndex.from_bytes(index.to_bytes(), embedder=other)
         assert loaded.mode == "semantic"
         assert loaded.search("when will my beans arrive")[0].entry_id == "shipping"
