@@ -16,7 +16,7 @@ from typing import Any
 
 from chatbot.engine import Decision, KnowledgeIndex, QueryAnalysis, Thresholds, Turn, analysis_k, build_index, decide
 from chatbot.engine.intents import Intent
-from chatbot.knowledge import bot_embedder, bot_settings_get
+from chatbot.knowledge import bot_embedder, bot_settings_get, index_is_current, index_rebuild_request
 from chatbot.models import Article, FaqEntry, IndexStatus, KnowledgeIndexVersion
 from journeys.models import Customer, Order, OrderStatus
 from personalization.recommendations import recommend_products
@@ -109,15 +109,22 @@ def active_index() -> tuple[KnowledgeIndex, int | None]:
     cached = _cache.get(tenant_id)
     if cached is not None and cached[0] == version_id:
         return cached[1], version_id
-    data = KnowledgeIndexVersion.objects.filter(pk=version_id).values_list("data", flat=True).first()
-    if not data:  # switched away between the two queries: keep what we have
+    row = KnowledgeIndexVersion.objects.filter(pk=version_id).values_list("data", "engine_model", "stats").first()
+    if row is None or not row[0]:  # switched away between the two queries: keep what we have
         return (cached[1], cached[0]) if cached else (_empty_index(), None)
+    data, engine_model, stats = row
     embedder = bot_embedder()
     try:
         index = KnowledgeIndex.from_bytes(bytes(data), embedder=embedder)
     except ValueError:  # built with another embedding model than this process has: lexical until rebuilt
         logger.warning("knowledge index %s does not match this process's embedder; lexical only", version_id)
         index = KnowledgeIndex.from_bytes(bytes(data), embedder=None)
+    if not index_is_current(engine_model, stats or {}):
+        # Built by another model, variant (CX_BOT_MODEL_QUANTIZE=auto on another CPU) or engine: it answers until
+        # a rebuild replaces it. Asked once per version and process; coalesced with a queued rebuild, and a
+        # worker that would build the same again skips it.
+        logger.info("knowledge index %s was built by %r; requesting a rebuild", version_id, engine_model)
+        index_rebuild_request()
     with _lock:
         _cache[tenant_id] = (version_id, index)
     return index, version_id

@@ -124,6 +124,14 @@ def knowledge_changed(*, created_by: User | None = None) -> Job | None:
     return index_rebuild_request(created_by=created_by)
 
 
+def index_is_current(engine_model: str, stats: dict[str, Any]) -> bool:
+    """Whether an index version was built as this process would build it now: with the same embedding model and
+    variant (CX_BOT_MODEL, CX_BOT_MODEL_QUANTIZE, whether embeddings are on) and the current engine revision."""
+    embedder = bot_embedder()
+    model = embedder.name if embedder is not None else ""
+    return engine_model == model and int(stats.get("engine_revision", 1)) >= ENGINE_REVISION
+
+
 def index_rebuild_request(*, created_by: User | None = None) -> Job:
     """Start a rebuild job unless one is already waiting for a worker (it will include this change)."""
     queued = Job.objects.filter(kind=REBUILD_KIND, status=JobStatus.QUEUED).order_by("-created").first()
@@ -398,12 +406,7 @@ def index_rebuild(*, job: Job | None = None) -> KnowledgeIndexVersion | None:
     embedder = bot_embedder()
     model = embedder.name if embedder is not None else ""
     active = active_index_version()
-    if (
-        active is not None
-        and active.revision >= revision
-        and active.engine_model == model
-        and active.stats.get("engine_revision", 1) >= ENGINE_REVISION  # an older engine's index is rebuilt
-    ):
+    if active is not None and active.revision >= revision and index_is_current(active.engine_model, active.stats):
         return None
     entries, articles = _engine_inputs()
     version = KnowledgeIndexVersion.objects.create(

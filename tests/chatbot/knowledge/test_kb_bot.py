@@ -191,3 +191,25 @@ def test_an_index_built_by_an_older_engine_is_rebuilt(lexical: None, kb: list[Fa
     assert rebuilt is not None and rebuilt.status == IndexStatus.ACTIVE
     assert rebuilt.revision == active.revision and rebuilt.stats["engine_revision"] == ENGINE_REVISION
     assert ask("how long will shipping take").decision["index_version"] == rebuilt.pk
+
+
+def test_the_bot_asks_for_a_rebuild_of_an_index_another_engine_built(lexical: None, kb: list[FaqEntry]) -> None:
+    """An index built with another model or variant (CX_BOT_MODEL_QUANTIZE=auto on a CPU of another kind, say)
+    keeps answering, and the bot that loads it requests the rebuild that replaces it, once."""
+    from chatbot.bot import index_cache_clear
+    from tenants.models import Job
+
+    active = KnowledgeIndexVersion.objects.get(status=IndexStatus.ACTIVE)
+    KnowledgeIndexVersion.objects.filter(pk=active.pk).update(engine_model="other/model#int8")
+    index_cache_clear()  # a process that has not loaded it yet
+    jobs = Job.objects.filter(kind=knowledge.REBUILD_KIND)
+    before = jobs.count()
+
+    first = ask("how long will shipping take")
+    assert first.decision["entry_id"] == kb[0].index_id and first.decision["index_version"] == active.pk
+    assert jobs.count() == before + 1  # requested (and, jobs running inline in tests, built)
+    rebuilt = KnowledgeIndexVersion.objects.get(status=IndexStatus.ACTIVE)
+    assert rebuilt.pk != active.pk and rebuilt.engine_model == ""  # as this process builds: lexical
+    assert ask("how long will shipping take").decision["index_version"] == rebuilt.pk
+    ask("do you ship abroad")
+    assert jobs.count() == before + 1  # the rebuilt index is current: nothing more asked
