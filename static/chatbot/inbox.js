@@ -31,14 +31,29 @@
     if (text !== undefined) e.textContent = text;
     return e;
   }
+  // Times as the page's own (server-rendered) ones show them: in the business's time zone, 24-hour.
+  var clockFormat = null;
+  try {
+    clockFormat = new Intl.DateTimeFormat("en-GB", {
+      hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+      timeZone: (transcript && transcript.dataset.timeZone) || undefined,
+    });
+  } catch (e) { clockFormat = null; }  // an unknown zone: the browser's own
+  function clock(iso) {
+    var d = new Date(iso);
+    return clockFormat ? clockFormat.format(d) : d.toTimeString().slice(0, 5);
+  }
   function addMessage(m) {
     if (!transcript || m.conversation !== conversationId || seen[m.id]) return;
     seen[m.id] = true;
     if (m.id > lastId) lastId = m.id;
     var li = el("li", "msg from-" + m.sender + (m.note ? " note" : ""));
     li.dataset.id = m.id;
-    var time = new Date(m.created);
-    li.appendChild(el("div", "msg-meta", (m.note ? "Private note · " : "") + label(m) + " · " + time.toTimeString().slice(0, 5)));
+    var meta = el("div", "msg-meta", (m.note ? "Private note · " : "") + label(m) + " · ");
+    var time = el("time", null, clock(m.created));
+    time.dateTime = m.created;
+    meta.appendChild(time);
+    li.appendChild(meta);
     li.appendChild(el("div", "msg-text", m.text));
     if (m.buttons && m.buttons.length) {
       var b = el("div", "msg-buttons");

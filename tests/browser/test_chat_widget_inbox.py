@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+import zoneinfo
 from collections.abc import Iterator
 from typing import Any
 
@@ -118,7 +119,10 @@ def agent_user(demo: Tenant) -> User:
 
 def _contexts(browser: Any, server: AppServer, agent: User) -> tuple[Any, Any]:
     visitor = browser.new_context(base_url=server.url, viewport={"width": 1200, "height": 860})
-    inbox = browser.new_context(base_url=server.url, viewport={"width": 1400, "height": 900})
+    # The agent's browser is in another time zone than the business (UTC): times must still read as the business's.
+    inbox = browser.new_context(
+        base_url=server.url, viewport={"width": 1400, "height": 900}, timezone_id="Pacific/Kiritimati"
+    )
     client = Client()
     client.force_login(agent)
     name = django_settings.SESSION_COOKIE_NAME
@@ -186,6 +190,12 @@ def test_visitor_bot_handoff_agent_reply_resolve_and_rating(
     widget.locator("li.msg").get_by_text(
         "Hi, Arjun here. Your beans left yesterday."
     ).wait_for()  # live on the visitor's side
+    # A message added live shows its time as the page's own ones do: in the business's time zone (UTC+14 in
+    # the agent's browser would read 14 hours later).
+    with tenant_context(demo):
+        reply = Message.objects.filter(sender="agent").latest("id")
+    live = agent.locator(f'#transcript li[data-id="{reply.pk}"] time')
+    expect(live).to_have_text(reply.created.astimezone(zoneinfo.ZoneInfo(demo.timezone)).strftime("%H:%M"))
 
     # Hostile text stays text on both sides.
     hostile = '<img src=x onerror="window.__pwned=1"><b>bold?</b>'
