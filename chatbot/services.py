@@ -13,14 +13,14 @@ import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from functools import partial
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage
 from django.core.validators import validate_email
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, Model, Q, Window
+from django.db.models import Count, F, Q, Window
 from django.db.models.fields.json import KT
 from django.db.models.functions import RowNumber
 from django.utils import timezone
@@ -44,6 +44,7 @@ from chatbot.selectors import conversation_latest, widget_key_cache_clear
 from journeys.models import ConsentSource, Customer, EventType, Feedback, FeedbackKind
 from journeys.services import customer_upsert, events_ingest, feedback_create, visitor_identify
 from tenants.context import current_tenant
+from tenants.db.rows import row_insert, row_select_first
 from tenants.jobs import task_dispatch
 from tenants.models import Membership, Role, User, WidgetKey
 from tenants.webhooks import webhook_emit_on_commit
@@ -99,7 +100,7 @@ def widget_key_update(*, widget_key: WidgetKey, allowed_origins: Sequence[str], 
 def widget_settings_get() -> WidgetSettings:
     """The current tenant's widget settings, created with defaults on first use."""
     # WidgetSettings.objects.first() written out (one row per tenant): its compiling cost more than its running.
-    found = _first_row(WidgetSettings, "WHERE tenant_id = %s LIMIT 1", [current_tenant().pk])
+    found = row_select_first(WidgetSettings, "WHERE tenant_id = %s LIMIT 1", [current_tenant().pk])
     if found is not None:
         return found
     try:
@@ -189,7 +190,7 @@ def _message_add(
         buttons=buttons or [], decision=decision, client_id=client_id or None, is_note=is_note, created=now,
         awaiting_bot=awaiting_bot, reply_to_id=reply_to_id,
     )  # fmt: skip
-    _insert(message)
+    row_insert(message)
     conversation.last_message_at = now
     message.conversation = conversation
     realtime.publish_message(message)
@@ -244,7 +245,9 @@ def conversation_start(*, visitor_id: str, page_url: str = "") -> Conversation:
     message time and the inbox's publish). The visitor's customer is the one their last verified identify()
     named; an unverified one is only a claim."""
     look = widget_settings_get()
-    identity = _first_row(WidgetIdentity, "WHERE tenant_id = %s AND visitor_id = %s", [current_tenant().pk, visitor_id])
+    identity = row_select_first(
+        WidgetIdentity, "WHERE tenant_id = %s AND visitor_id = %s", [current_tenant().pk, visitor_id]
+    )
     customer, verified, claim = None, False, None
     if identity is not None and identity.verified and identity.customer is not None:
         customer, verified = identity.customer, True
@@ -256,7 +259,7 @@ def conversation_start(*, visitor_id: str, page_url: str = "") -> Conversation:
             tenant_id=current_tenant().pk, visitor_id=visitor_id, customer=customer, customer_verified=verified,
             claimed_identity=claim, page_url=page_url[:2000],
         )  # fmt: skip
-        _insert(conversation)
+        row_insert(conversation)
         greeting = look.greeting.strip()
         _message_add(conversation, sender=Sender.BOT, text=f"{greeting} {AUTOMATED_NOTICE}".strip())
         _record_event(conversation, kind=EventType.CHAT_STARTED, name="chat_started", properties={})
@@ -264,73 +267,12 @@ def conversation_start(*, visitor_id: str, page_url: str = "") -> Conversation:
     return conversation
 
 
-_Model = TypeVar("_Model", bound=Model)
-_loaders: dict[tuple[type[Model], str], tuple[str, list[str], list[tuple[int, list[Any], Any]]]] = {}
-
-
-def _first_row(model: type[_Model], where: str, params: Sequence[Any]) -> _Model | None:
-    """The first row of `SELECT <every column of model> FROM <its table> <where>` as an instance, its values
-    converted as the ORM's own queries convert them, without a queryset's compiling (or a raw queryset's
-    reading of the cursor's columns and building of converters) for every query."""
-    key = (model, connection.vendor)
-    loader = _loaders.get(key)
-    if loader is None:
-        fields = model._meta.concrete_fields
-        columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-        converters = []
-        for i, f in enumerate(fields):
-            col = f.get_col(model._meta.db_table)
-            found = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
-            if found:
-                converters.append((i, found, col))
-        select = f"SELECT {columns} FROM {connection.ops.quote_name(model._meta.db_table)} "  # noqa: S608 - names quoted
-        loader = _loaders[key] = (select, [f.attname for f in fields], converters)
-    select, names, converters = loader
-    with connection.cursor() as cursor:
-        cursor.execute(select + where, params)
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    values = list(row)
-    for i, functions, col in converters:
-        for convert in functions:
-            values[i] = convert(values[i], col, connection)
-    return model.from_db(connection.alias, names, values)
-
-
-_inserts: dict[tuple[type[Model], str], tuple[str, list[Any]]] = {}
-
-
-def _insert(obj: Model) -> None:
-    """`obj.save()` of a new row written out, INSERT ... RETURNING its id, the values prepared as the ORM's own
-    INSERT prepares them (nothing listens to these models' save signals; compiling the INSERT cost more than
-    running it, in every message). Raises IntegrityError as save() does."""
-    if not connection.features.can_return_columns_from_insert:
-        obj.save(force_insert=True)
-        return
-    model = type(obj)
-    key = (model, connection.vendor)
-    found = _inserts.get(key)
-    if found is None:
-        fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-        qn = connection.ops.quote_name
-        columns, values = ", ".join(qn(f.column) for f in fields), ", ".join(["%s"] * len(fields))
-        table, pk = qn(model._meta.db_table), qn(model._meta.pk.column)
-        insert = f"INSERT INTO {table} ({columns}) VALUES ({values}) RETURNING {pk}"  # noqa: S608 - names quoted
-        found = _inserts[key] = (insert, fields)
-    sql, fields = found
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields])
-        obj.pk = cursor.fetchone()[0]
-    obj._state.adding, obj._state.db = False, connection.alias
-
-
 def _latest_locked(visitor_id: str) -> Conversation | None:
     """The visitor's latest conversation, locked: the ORM's select_for_update().filter().order_by().first()
     written out (compiling it cost more CPU than running it, in every visitor message). RLS applies to it."""
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""  # SQLite locks the database instead
     where = "WHERE tenant_id = %s AND visitor_id = %s ORDER BY created DESC, id DESC LIMIT 1" + lock
-    return _first_row(Conversation, where, [current_tenant().pk, visitor_id])
+    return row_select_first(Conversation, where, [current_tenant().pk, visitor_id])
 
 
 def _visitor_conversation(visitor_id: str, *, page_url: str) -> Conversation:

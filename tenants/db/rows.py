@@ -1,0 +1,74 @@
+"""Rows read and written without a queryset's compiling, for hot paths where compiling the SQL costs more CPU
+than running it (a visitor's chat message). Values are converted and prepared exactly as the ORM's own queries
+convert and prepare them; the statements are built once per model and database vendor.
+
+Only for models nothing listens to on save (no signals run) and queries whose WHERE clause the caller writes
+with parameters. Tenant-owned rows stay under row-level security on PostgreSQL; callers add the tenant filter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from django.db import connection
+from django.db.models import Model
+
+_Model = TypeVar("_Model", bound=Model)
+_loaders: dict[tuple[type[Model], str], tuple[str, list[str], list[tuple[int, list[Any], Any]]]] = {}
+
+
+def row_select_first(model: type[_Model], where: str, params: Sequence[Any]) -> _Model | None:
+    """The first row of `SELECT <every column of model> FROM <its table> <where>` as an instance, its values
+    converted as the ORM's own queries convert them, without a queryset's compiling (or a raw queryset's
+    reading of the cursor's columns and building of converters) for every query."""
+    key = (model, connection.vendor)
+    loader = _loaders.get(key)
+    if loader is None:
+        fields = model._meta.concrete_fields
+        columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+        converters = []
+        for i, f in enumerate(fields):
+            col = f.get_col(model._meta.db_table)
+            found = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+            if found:
+                converters.append((i, found, col))
+        select = f"SELECT {columns} FROM {connection.ops.quote_name(model._meta.db_table)} "  # noqa: S608 - names quoted
+        loader = _loaders[key] = (select, [f.attname for f in fields], converters)
+    select, names, converters = loader
+    with connection.cursor() as cursor:
+        cursor.execute(select + where, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = list(row)
+    for i, functions, col in converters:
+        for convert in functions:
+            values[i] = convert(values[i], col, connection)
+    return model.from_db(connection.alias, names, values)
+
+
+_inserts: dict[tuple[type[Model], str], tuple[str, list[Any]]] = {}
+
+
+def row_insert(obj: Model) -> None:
+    """`obj.save()` of a new row written out, INSERT ... RETURNING its id, the values prepared as the ORM's own
+    INSERT prepares them (no save signals are sent). Raises IntegrityError as save() does."""
+    if not connection.features.can_return_columns_from_insert:
+        obj.save(force_insert=True)
+        return
+    model = type(obj)
+    key = (model, connection.vendor)
+    found = _inserts.get(key)
+    if found is None:
+        fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+        qn = connection.ops.quote_name
+        columns, values = ", ".join(qn(f.column) for f in fields), ", ".join(["%s"] * len(fields))
+        table, pk = qn(model._meta.db_table), qn(model._meta.pk.column)
+        insert = f"INSERT INTO {table} ({columns}) VALUES ({values}) RETURNING {pk}"  # noqa: S608 - names quoted
+        found = _inserts[key] = (insert, fields)
+    sql, fields = found
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields])
+        obj.pk = cursor.fetchone()[0]
+    obj._state.adding, obj._state.db = False, connection.alias
