@@ -24,6 +24,7 @@ from django.utils import timezone
 from chatbot.engine import ENGINE_REVISION, Embedder, EngineInfo, build_index, engine_info, get_embedder
 from chatbot.engine import Article as EngineArticle
 from chatbot.engine import FaqEntry as EngineFaqEntry
+from chatbot.engine.embeddings import INT8_SUFFIX
 from chatbot.models import Article, BotSettings, FaqEntry, IndexStatus, KnowledgeIndexVersion
 from tenants.jobs import job_progress, job_start, job_task
 from tenants.models import Job, JobStatus, User
@@ -479,10 +480,15 @@ def index_rebuild_status() -> dict[str, Any]:
     last_failed = Job.objects.filter(kind=REBUILD_KIND, status=JobStatus.FAILED).order_by("-created").first()
     bot_settings = bot_settings_get()
     info = bot_engine_info()
+    embedder = bot_embedder() if info.mode == "semantic" else None
+    variant = None if embedder is None else "int8" if embedder.name.endswith(INT8_SUFFIX) else "float"
     return {
-        "engine": {"mode": info.mode, "model": info.model, "reason": info.reason},
+        "engine": {"mode": info.mode, "model": info.model, "variant": variant, "reason": info.reason},
         "revision": bot_settings.kb_revision,
-        "up_to_date": active is not None and active.revision >= bot_settings.kb_revision,
+        # Built from the latest revision, by this engine (another model or variant's index awaits its rebuild).
+        "up_to_date": active is not None
+        and active.revision >= bot_settings.kb_revision
+        and index_is_current(active.engine_model, active.stats),
         "active": None
         if active is None
         else {

@@ -134,6 +134,11 @@ _STATUS = inline_serializer(
             {
                 "mode": serializers.ChoiceField(choices=["semantic", "lexical"]),
                 "model": serializers.CharField(allow_null=True),
+                "variant": serializers.ChoiceField(
+                    choices=["int8", "float"],
+                    allow_null=True,
+                    help_text="How the embedding model runs here (CX_BOT_MODEL_QUANTIZE); null when lexical.",
+                ),
                 "reason": serializers.CharField(),
             },
         ),

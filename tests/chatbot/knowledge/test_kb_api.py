@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from django.test import Client
 from rest_framework.test import APIClient
 
 from chatbot.models import FaqEntry, IndexStatus, KnowledgeIndexVersion
@@ -28,7 +31,7 @@ def test_entry_crud_rebuilds_the_index(api_client: APIClient, tenant: Tenant) ->
     assert entry["index_id"] == f"faq:{entry['id']}" and entry["active"] is True
     status = api_client.get("/api/v1/knowledge/index/status/").json()
     assert status["up_to_date"] is True and status["active"]["entries"] == 1
-    assert status["engine"]["mode"] == "lexical"
+    assert status["engine"]["mode"] == "lexical" and status["engine"]["variant"] is None
     patched = api_client.patch(f"/api/v1/knowledge/entries/{entry['id']}/", {"active": False}, format="json")
     assert patched.status_code == 200 and patched.json()["active"] is False
     with tenant_context(tenant):
@@ -82,3 +85,20 @@ def test_in_the_openapi_schema(api_client: APIClient) -> None:
     for path in ("/api/v1/knowledge/entries/", "/api/v1/knowledge/entries/{id}/", "/api/v1/knowledge/articles/",
                  "/api/v1/knowledge/index/status/", "/api/v1/knowledge/index/rebuild/"):  # fmt: skip
         assert path in schema["paths"], path
+
+
+def test_the_status_says_how_the_model_runs_on_this_cpu(
+    api_client: APIClient, owner_client: Client, settings: Any
+) -> None:
+    from chatbot.engine import embeddings, get_embedder
+
+    if get_embedder() is None:
+        pytest.skip("embeddings extra not installed")
+    settings.CX_BOT_EMBEDDINGS = True
+    engine = api_client.get("/api/v1/knowledge/index/status/").json()["engine"]
+    assert engine["mode"] == "semantic"
+    assert engine["variant"] == ("int8" if embeddings._int_mm_is_fast() else "float")  # auto, the default
+    page = owner_client.get("/knowledge/").content.decode()
+    assert ("running int8 on this CPU" if engine["variant"] == "int8" else "running in float") in page
+    settings.CX_BOT_MODEL_QUANTIZE = "true"
+    assert api_client.get("/api/v1/knowledge/index/status/").json()["engine"]["variant"] == "int8"

@@ -202,6 +202,7 @@ def test_the_bot_asks_for_a_rebuild_of_an_index_another_engine_built(lexical: No
     active = KnowledgeIndexVersion.objects.get(status=IndexStatus.ACTIVE)
     KnowledgeIndexVersion.objects.filter(pk=active.pk).update(engine_model="other/model#int8")
     index_cache_clear()  # a process that has not loaded it yet
+    assert knowledge.index_rebuild_status()["up_to_date"] is False  # the dashboard says a rebuild is due
     jobs = Job.objects.filter(kind=knowledge.REBUILD_KIND)
     before = jobs.count()
 
@@ -211,5 +212,6 @@ def test_the_bot_asks_for_a_rebuild_of_an_index_another_engine_built(lexical: No
     rebuilt = KnowledgeIndexVersion.objects.get(status=IndexStatus.ACTIVE)
     assert rebuilt.pk != active.pk and rebuilt.engine_model == ""  # as this process builds: lexical
     assert ask("how long will shipping take").decision["index_version"] == rebuilt.pk
+    assert knowledge.index_rebuild_status()["up_to_date"] is True
     ask("do you ship abroad")
     assert jobs.count() == before + 1  # the rebuilt index is current: nothing more asked
