@@ -273,7 +273,11 @@ CX_BOT_MODEL = env.str("CX_BOT_MODEL", default="")
 # variant: the next rebuild after a change re-embeds them (until then they answer with the other variant's
 # vectors, about 0.997 cosine to them).
 CX_BOT_MODEL_QUANTIZE = env.str("CX_BOT_MODEL_QUANTIZE", default="auto").strip().lower()
-if CX_BOT_MODEL_QUANTIZE not in ("auto", "true", "false"):
+if CX_BOT_MODEL_QUANTIZE in environ.Env.BOOLEAN_TRUE_STRINGS:  # the booleans env.bool took before auto existed
+    CX_BOT_MODEL_QUANTIZE = "true"
+elif CX_BOT_MODEL_QUANTIZE in ("false", "off", "no", "n", "0"):
+    CX_BOT_MODEL_QUANTIZE = "false"
+elif CX_BOT_MODEL_QUANTIZE != "auto":
     raise ImproperlyConfigured(f"CX_BOT_MODEL_QUANTIZE must be auto, true or false, not {CX_BOT_MODEL_QUANTIZE!r}")
 # torch intra-op threads for the embedding model in this process (0 = torch's default).
 CX_BOT_TORCH_THREADS = env.int("CX_BOT_TORCH_THREADS", default=0) or None

@@ -499,9 +499,9 @@ def quantize_wanted(setting: bool | str) -> bool:
     if isinstance(setting, bool):
         return setting
     value = setting.strip().lower()
-    if value in ("true", "1", "yes", "on"):
+    if value in ("true", "on", "ok", "y", "yes", "1"):  # what django-environ's bool reads as true
         return True
-    if value in ("false", "0", "no", "off"):
+    if value in ("false", "off", "no", "n", "0"):
         return False
     if value != "auto":
         raise ValueError(f"CX_BOT_MODEL_QUANTIZE must be one of {', '.join(QUANTIZE_CHOICES)}, not {setting!r}")

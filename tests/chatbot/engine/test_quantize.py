@@ -124,3 +124,24 @@ def test_an_index_of_the_other_precision_still_answers_semantically(int8_model, 
         np.testing.assert_allclose(loaded.scores(CHAT), index.scores(CHAT), atol=0.1)
     with pytest.raises(ValueError, match="index was built with"):
         KnowledgeIndex.from_bytes(exact.to_bytes(), embedder=Named(float_model, "another/model"))
+
+
+@pytest.mark.parametrize(("value", "read"), [("auto", "auto"), ("1", "true"), ("Yes", "true"), ("off", "false")])
+def test_the_setting_reads_auto_and_the_booleans_it_took_before(value: str, read: str) -> None:
+    assert _settings_value(value) == read
+
+
+def test_a_bad_setting_stops_the_settings() -> None:
+    assert "CX_BOT_MODEL_QUANTIZE must be auto, true or false, not 'int4'" in _settings_value("int4")
+
+
+def _settings_value(value: str) -> str:
+    """CX_BOT_MODEL_QUANTIZE as cxplatform/settings.py reads `value`, in a fresh process (or its error)."""
+    import os
+    import subprocess
+    import sys
+
+    code = "from django.conf import settings\nprint(settings.CX_BOT_MODEL_QUANTIZE)"
+    env = {**os.environ, "CX_BOT_MODEL_QUANTIZE": value, "DJANGO_SETTINGS_MODULE": "cxplatform.settings"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    return (done.stdout.strip().splitlines() or [""])[-1] if done.returncode == 0 else done.stderr
