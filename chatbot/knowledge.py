@@ -482,8 +482,10 @@ def index_rebuild_status() -> dict[str, Any]:
     info = bot_engine_info()
     embedder = bot_embedder() if info.mode == "semantic" else None
     variant = None if embedder is None else "int8" if embedder.name.endswith(INT8_SUFFIX) else "float"
+    configured = getattr(settings, "CX_BOT_MODEL", "")
+    label = None if info.model is None else configured or "all-MiniLM-L6-v2, packaged with the product"
     return {
-        "engine": {"mode": info.mode, "model": info.model, "variant": variant, "reason": info.reason},
+        "engine": {"mode": info.mode, "model": info.model, "label": label, "variant": variant, "reason": info.reason},
         "revision": bot_settings.kb_revision,
         # Built from the latest revision, by this engine (another model or variant's index awaits its rebuild).
         "up_to_date": active is not None

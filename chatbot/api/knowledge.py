@@ -134,6 +134,7 @@ _STATUS = inline_serializer(
             {
                 "mode": serializers.ChoiceField(choices=["semantic", "lexical"]),
                 "model": serializers.CharField(allow_null=True),
+                "label": serializers.CharField(allow_null=True, help_text="The model as the dashboard names it."),
                 "variant": serializers.ChoiceField(
                     choices=["int8", "float"],
                     allow_null=True,

@@ -99,6 +99,7 @@ def test_the_status_says_how_the_model_runs_on_this_cpu(
     assert engine["mode"] == "semantic"
     assert engine["variant"] == ("int8" if embeddings._int_mm_is_fast() else "float")  # auto, the default
     page = owner_client.get("/knowledge/").content.decode()
-    assert ("running int8 on this CPU" if engine["variant"] == "int8" else "running in float") in page
+    assert ("compact int8 form" if engine["variant"] == "int8" else "at full precision (float)") in page
+    assert engine["label"] == "all-MiniLM-L6-v2, packaged with the product" and engine["label"] in page
     settings.CX_BOT_MODEL_QUANTIZE = "true"
     assert api_client.get("/api/v1/knowledge/index/status/").json()["engine"]["variant"] == "int8"
