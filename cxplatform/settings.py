@@ -116,7 +116,9 @@ if REDIS_URL:
     # Each process's pool raises (not waits) past max_connections; sockets joining groups in bursts need room.
     _LAYER_MAX = env.int("REDIS_LAYER_MAX_CONNECTIONS", default=1000)
     _LAYER = {"hosts": [{"address": REDIS_URL, "socket_timeout": 30, "max_connections": _LAYER_MAX}], "capacity": 1000}
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": _LAYER}}
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "cxplatform.channel_layer.BatchReadingRedisChannelLayer", "CONFIG": _LAYER}
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
