@@ -1,6 +1,6 @@
 from django.urls import path
 
-from chatbot import views, widget_views
+from chatbot import views
 
 urlpatterns = [
     path("inbox/", views.inbox, name="inbox"),
@@ -15,12 +15,4 @@ urlpatterns = [
     path("settings/canned-responses/", views.canned_responses, name="canned_responses"),
     path("settings/canned-responses/<int:pk>/", views.canned_response_edit, name="canned_response_edit"),
     path("demo/store/", views.demo_store, name="demo_store"),
-    path("widget/v1/session/", widget_views.SessionView.as_view(), name="widget_session"),
-    path("widget/v1/messages/", widget_views.MessagesView.as_view(), name="widget_messages"),
-    path("widget/v1/messages/after/", widget_views.MessagesAfterView.as_view(), name="widget_messages_after"),
-    path("widget/v1/typing/", widget_views.TypingView.as_view(), name="widget_typing"),
-    path("widget/v1/identify/", widget_views.IdentifyView.as_view(), name="widget_identify"),
-    path("widget/v1/email/", widget_views.EmailView.as_view(), name="widget_email"),
-    path("widget/v1/track/", widget_views.TrackView.as_view(), name="widget_track"),
-    path("widget/v1/csat/", widget_views.CsatView.as_view(), name="widget_csat"),
 ]
