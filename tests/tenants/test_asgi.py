@@ -9,14 +9,16 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.core.signals import request_finished, request_started
 from django.db import connection
 from django.http import StreamingHttpResponse
+from django.test import Client, RequestFactory
 from django.urls import path
 
-from cxplatform.asgi import ThreadPoolASGIHandler
+from cxplatform.asgi import ThreadPoolASGIHandler, is_sessionless
 from tenants.context import tenant_context
-from tenants.models import ApiKeyScope, Job, Tenant
+from tenants.models import ApiKeyScope, Job, Tenant, User
 from tenants.services import api_key_create
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the handler's threads see only committed rows
@@ -35,12 +37,16 @@ def seed(tenant: Tenant, jobs: int) -> str:
         return api_key_create(name="asgi", scope=ApiKeyScope.READ, created_by=None).secret
 
 
-async def call(handler: ThreadPoolASGIHandler, path: str, key: str, send: Any) -> None:
-    """GET `path` with the API key `key` through `handler`, from a client that stays connected."""
+async def call(
+    handler: ThreadPoolASGIHandler, path: str, key: str, send: Any, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    """GET `path` with the API key `key` (or these `headers`) through `handler`, from a client that stays
+    connected."""
     scope = {
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
         "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
-        "headers": [(b"host", b"testserver"), (b"authorization", f"Bearer {key}".encode())],
+        "headers": [(b"host", b"testserver"),
+                    *(headers if headers is not None else [(b"authorization", f"Bearer {key}".encode())])],
         "client": ("127.0.0.1", 40000), "server": ("testserver", 80),
     }  # fmt: skip
     received = False
@@ -56,13 +62,15 @@ async def call(handler: ThreadPoolASGIHandler, path: str, key: str, send: Any) -
     await handler(scope, receive, send)
 
 
-async def get(handler: ThreadPoolASGIHandler, path: str, key: str) -> tuple[int, bytes]:
+async def get(
+    handler: ThreadPoolASGIHandler, path: str, key: str, headers: list[tuple[bytes, bytes]] | None = None
+) -> tuple[int, bytes]:
     sent: list[dict[str, Any]] = []
 
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    await call(handler, path, key, send)
+    await call(handler, path, key, send, headers)
     body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     return sent[0]["status"], body
 
@@ -195,3 +203,41 @@ def test_a_streamed_response_is_finished_after_its_last_part_is_sent(
     assert signals_on_threads[0] == "started on django-0_0"
     assert signals_on_threads[1:-1] == ["sent 200", "body b'one,'", "body b'two,'", "body b'three'", "body b''"]
     assert signals_on_threads[-1] == "finished on django-0_0"
+
+
+def test_requests_with_a_session_keep_it_and_keyed_ones_go_without(
+    handler: ThreadPoolASGIHandler, tenant: Tenant, owner: User
+) -> None:
+    """The dashboard's requests (a session cookie) have their user and tenant, as does the API called with the
+    session; the widget's and the API's with a key skip the session's middleware and still work."""
+    key = seed(tenant, 2)
+    client = Client()
+    client.force_login(owner)
+    cookie = [
+        (b"cookie", f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}".encode())
+    ]
+
+    async def scenario() -> list[tuple[int, bytes]]:
+        return [
+            await get(handler, "/", "", cookie),  # the dashboard's home: a login redirect without the session
+            await get(handler, "/api/v1/jobs/", "", cookie),
+            await get(handler, "/api/v1/jobs/", key),
+            await get(handler, "/api/v1/jobs/", "not-a-key"),
+            await get(handler, "/", "", []),
+        ]
+
+    home, api_session, api_key, bad_key, anonymous = asyncio.run(scenario())
+    assert home[0] == 200 and b"Tenant A Coffee" in home[1]
+    assert api_session[0] == 200 and kinds(api_session[1]) == {tenant.slug}
+    assert api_key[0] == 200 and kinds(api_key[1]) == {tenant.slug}
+    assert bad_key[0] == 401
+    assert anonymous[0] == 302
+
+
+def test_which_requests_go_without_the_session() -> None:
+    factory = RequestFactory()
+    assert is_sessionless(factory.post("/widget/v1/messages/"))
+    assert is_sessionless(factory.get("/api/v1/jobs/", HTTP_AUTHORIZATION="Bearer cx_abc"))
+    assert not is_sessionless(factory.get("/api/v1/jobs/"))
+    assert not is_sessionless(factory.get("/api/v1/jobs/", HTTP_AUTHORIZATION="Basic abc"))
+    assert not is_sessionless(factory.get("/inbox/", HTTP_AUTHORIZATION="Bearer cx_abc"))
