@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from typing import Any
 
@@ -23,7 +23,9 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.fields import empty
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.permissions import AllowAny
+from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -114,12 +116,24 @@ def visitor_messages_after(*, conversation: Conversation, after: int = 0) -> lis
     )
 
 
+class JSONAnswers(DefaultContentNegotiation):
+    """The widget's endpoints answer JSON whatever the Accept header says (the widget's fetch sends */*): the
+    project's one renderer, without DRF weighing the header against it on every visitor message."""
+
+    def select_renderer(
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        first = next(iter(renderers))
+        return first, first.media_type
+
+
 class WidgetView(APIView):
     """Base: key and origin checks, the tenant for the request, per-visitor and per-IP rate limits, CORS."""
 
     authentication_classes: list[Any] = []
     permission_classes = [AllowAny]
     throttle_classes: list[Any] = []
+    content_negotiation_class = JSONAnswers
     needs_visitor = True
     widget_key: WidgetKey
     visitor_id: str = ""

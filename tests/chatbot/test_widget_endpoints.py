@@ -59,6 +59,15 @@ def test_a_resent_message_is_stored_once(widget: Widget, kb: None, tenant: Tenan
         assert Message.objects.filter(sender=Sender.VISITOR).count() == 1
 
 
+def test_the_widget_answers_json_whatever_the_accept_header(widget: Widget, kb: None) -> None:
+    response = widget.post("messages/", {"text": "Can I return a product?"}, HTTP_ACCEPT="text/html")
+    assert response.status_code == 201
+    assert response["Content-Type"].startswith("application/json")
+    assert response.json()["messages"][0]["text"] == "Can I return a product?"
+    refused = widget.post("messages/", {"text": ""}, HTTP_ACCEPT="text/html")
+    assert refused.status_code == 400 and refused["Content-Type"].startswith("application/json")
+
+
 def test_asking_for_a_person_hands_off(widget: Widget, kb: None, tenant: Tenant) -> None:
     body = widget.say("I want to talk to a human please")
     assert body["conversation"]["state"] == ConversationState.WAITING
