@@ -39,3 +39,14 @@ def test_signals_add_up_to_a_handoff_level() -> None:
 def test_similarity() -> None:
     assert similarity("where is my refund", "Where is my refund?") > 0.9
     assert similarity("where is my refund", "do you sell decaf") < 0.3
+
+
+def test_an_earlier_question_inside_a_longer_message_is_a_repeat() -> None:
+    result = frustration("hello again, where is my refund for order 1234? I need an answer", ["where is my refund"])
+    assert result.signals == ["repeated a question asked 1 time before"]
+    assert frustration("hello, how long does shipping take?", ["where is my refund", "hi"]).score == 0.0
+
+
+def test_similarity_of_short_messages() -> None:
+    assert similarity("ok", "OK!") == 1.0
+    assert similarity("ok", "no") == 0.0
