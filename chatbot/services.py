@@ -44,7 +44,7 @@ from chatbot.selectors import conversation_latest, widget_key_cache_clear
 from journeys.models import ConsentSource, Customer, EventType, Feedback, FeedbackKind
 from journeys.services import customer_upsert, events_ingest, feedback_create, visitor_identify
 from tenants.context import current_tenant
-from tenants.db.rows import row_insert, row_select_first
+from tenants.db.rows import row_insert, row_select_first, rows_insert
 from tenants.jobs import task_dispatch
 from tenants.models import Membership, Role, User, WidgetKey
 from tenants.webhooks import webhook_emit_on_commit
@@ -457,22 +457,21 @@ def _bot_messages_add(plans: list[tuple[Conversation, list[tuple[int, BotReply]]
     if not plans:
         return []
     now = timezone.now()
-    rows = Message.objects.bulk_create(
-        [
-            Message(
-                tenant_id=conversation.tenant_id,
-                conversation=conversation,
-                sender=Sender.BOT,
-                text=reply.text,
-                buttons=reply.buttons or [],
-                decision=reply.decision,
-                reply_to_id=pk,
-                created=now,
-            )
-            for conversation, replies in plans
-            for pk, reply in replies
-        ]
-    )
+    rows = [
+        Message(
+            tenant_id=conversation.tenant_id,
+            conversation=conversation,
+            sender=Sender.BOT,
+            text=reply.text,
+            buttons=reply.buttons or [],
+            decision=reply.decision,
+            reply_to_id=pk,
+            created=now,
+        )
+        for conversation, replies in plans
+        for pk, reply in replies
+    ]
+    rows_insert(rows)
     for message in rows:
         realtime.publish_message(message)
     webhook_emit_on_commit("message.created", lambda: [realtime.message_api_dict(m) for m in rows])
