@@ -328,6 +328,7 @@ def main() -> int:
         "STATICFILES_STORAGE": "django.contrib.staticfiles.storage.StaticFilesStorage",
         "LOG_LEVEL": "WARNING",
         "DB_POOL": "true" if args.pool else "false",  # docker-compose's web keeps persistent connections
+        "CX_BOT_REPLIES": "worker",  # as docker-compose's web: the bot's model is loaded by chat_bot_worker, not here
     }
     if args.conn_max_age is not None:
         env["DB_CONN_MAX_AGE"] = args.conn_max_age

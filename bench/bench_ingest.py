@@ -214,7 +214,8 @@ def main() -> int:
     # Connections as docker-compose's web service has them: persistent per ASGI thread, no pool.
     env = {**os.environ, "DATABASE_URL": os.environ.get("DATABASE_URL", DEFAULT_DB), "DEBUG": "false",
            "API_THROTTLE_RATE": "1000000/min", "LOG_LEVEL": "WARNING",
-           "DB_POOL": os.environ.get("DB_POOL", "false"), "DB_CONN_MAX_AGE": "60"}  # fmt: skip
+           "DB_POOL": os.environ.get("DB_POOL", "false"), "DB_CONN_MAX_AGE": "60",
+           "CX_BOT_REPLIES": "worker"}  # fmt: skip  # as compose's web: no bot model to load in the server
     if not env["DATABASE_URL"].startswith("postgres"):
         print("bench_ingest needs PostgreSQL (DATABASE_URL=postgres://...)")
         return 2

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -22,6 +24,8 @@ from django.http.response import HttpResponseBase
 from django.urls import set_script_prefix
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cxplatform.settings")
+
+logger = logging.getLogger(__name__)
 
 
 # What a browser session adds to a request (the session, its user, flash messages, allauth's state), and the
@@ -176,7 +180,45 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from chatbot.routing import websocket_urlpatterns  # noqa: E402
 
-application = ProtocolTypeRouter({"http": django_application, "websocket": URLRouter(websocket_urlpatterns)})
+
+def bot_model_warm() -> threading.Thread | None:
+    """Where this process writes the bot's replies itself (CX_BOT_REPLIES inline or thread, as the embedded default
+    does), load the embedding model in the background now, so that the first visitor does not wait seconds for it
+    (chat_bot_worker does the same for itself). None when there is nothing to load here."""
+    from chatbot.knowledge import bot_embedder
+    from chatbot.replies import reply_mode
+
+    if reply_mode() == "worker" or not getattr(settings, "CX_BOT_EMBEDDINGS", True):
+        return None
+
+    def warm() -> None:
+        try:
+            embedder = bot_embedder()
+            if embedder is not None:
+                embedder.encode(["warm up"])
+        except Exception:  # the first reply loads it (and reports the problem) instead
+            logger.warning("could not load the bot's embedding model at start-up", exc_info=True)
+
+    thread = threading.Thread(target=warm, name="cx-bot-warm", daemon=True)
+    thread.start()
+    return thread
+
+
+async def lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The server's start-up and shutdown (uvicorn's lifespan protocol): warms the bot's model at start-up."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            bot_model_warm()
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+application = ProtocolTypeRouter(
+    {"http": django_application, "websocket": URLRouter(websocket_urlpatterns), "lifespan": lifespan}
+)
 
 # What is loaded by now lives as long as the process: keep the cyclic collector from scanning it on
 # every collection (measured: the event batch service spent 58 -> 11 ms per batch in Python).

@@ -76,7 +76,14 @@ def get(sock: socket.socket, path: str) -> bytes:
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[int, int]]:
     port = free_port()
-    env = {**os.environ, "DEBUG": "false", "ALLOWED_HOSTS": "localhost", "LOG_LEVEL": "WARNING"}
+    # CX_BOT_REPLIES as compose sets it: the bot's model is chat_bot_worker's, not loaded by these workers.
+    env = {
+        **os.environ,
+        "DEBUG": "false",
+        "ALLOWED_HOSTS": "localhost",
+        "LOG_LEVEL": "WARNING",
+        "CX_BOT_REPLIES": "worker",
+    }
     env.setdefault("SECRET_KEY", "test-" + "x" * 50)
     log = (tmp_path / "gunicorn.log").open("w")
     proc = subprocess.Popen(
