@@ -48,7 +48,32 @@ def row_select_first(model: type[_Model], where: str, params: Sequence[Any]) -> 
     return model.from_db(connection.alias, names, values)
 
 
-_inserts: dict[tuple[type[Model], str], tuple[str, list[Any]]] = {}
+# Per model and vendor: its columns but the primary key, "INSERT INTO t (columns) VALUES ", one row's "(%s, ...)"
+# and " RETURNING pk".
+_inserts: dict[tuple[type[Model], str], tuple[list[Any], str, str, str]] = {}
+
+
+def _insert_statement(model: type[Model]) -> tuple[list[Any], str, str, str]:
+    key = (model, connection.vendor)
+    found = _inserts.get(key)
+    if found is None:
+        fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+        qn = connection.ops.quote_name
+        head = f"INSERT INTO {qn(model._meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) VALUES "  # noqa: S608 - names quoted
+        row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        found = _inserts[key] = (fields, head, row, f" RETURNING {qn(model._meta.pk.column)}")
+    return found
+
+
+def _insert(objs: Sequence[Model], fields: list[Any], sql: str) -> None:
+    """Run `sql`, an INSERT of `objs` (in order) RETURNING their ids, and mark them saved."""
+    params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for obj in objs for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        ids = [found[0] for found in cursor.fetchall()]
+    for obj, pk in zip(objs, ids, strict=True):  # PostgreSQL returns a VALUES list's rows in order
+        obj.pk = pk
+        obj._state.adding, obj._state.db = False, connection.alias
 
 
 def row_insert(obj: Model) -> None:
@@ -57,21 +82,8 @@ def row_insert(obj: Model) -> None:
     if not connection.features.can_return_columns_from_insert:
         obj.save(force_insert=True)
         return
-    model = type(obj)
-    key = (model, connection.vendor)
-    found = _inserts.get(key)
-    if found is None:
-        fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-        qn = connection.ops.quote_name
-        columns, values = ", ".join(qn(f.column) for f in fields), ", ".join(["%s"] * len(fields))
-        table, pk = qn(model._meta.db_table), qn(model._meta.pk.column)
-        insert = f"INSERT INTO {table} ({columns}) VALUES ({values}) RETURNING {pk}"  # noqa: S608 - names quoted
-        found = _inserts[key] = (insert, fields)
-    sql, fields = found
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields])
-        obj.pk = cursor.fetchone()[0]
-    obj._state.adding, obj._state.db = False, connection.alias
+    fields, head, row, tail = _insert_statement(type(obj))
+    _insert([obj], fields, head + row + tail)
 
 
 def rows_insert(objs: Sequence[Model]) -> None:
@@ -86,18 +98,8 @@ def rows_insert(objs: Sequence[Model]) -> None:
     if connection.vendor != "postgresql":  # elsewhere the order of RETURNING rows is not the VALUES order
         model._default_manager.bulk_create(objs)
         return
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    qn = connection.ops.quote_name
-    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    head = f"INSERT INTO {qn(model._meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) VALUES "  # noqa: S608 - names quoted
-    tail = f" RETURNING {qn(model._meta.pk.column)}"
+    fields, head, row, tail = _insert_statement(model)
     per_statement = max(1, 30_000 // len(fields))  # PostgreSQL takes at most 65,535 parameters a statement
     for start in range(0, len(objs), per_statement):
         chunk = objs[start : start + per_statement]
-        params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for obj in chunk for f in fields]
-        with connection.cursor() as cursor:
-            cursor.execute(head + ", ".join([row] * len(chunk)) + tail, params)
-            ids = [found[0] for found in cursor.fetchall()]
-        for obj, pk in zip(chunk, ids, strict=True):  # PostgreSQL returns a VALUES list's rows in order
-            obj.pk = pk
-            obj._state.adding, obj._state.db = False, connection.alias
+        _insert(chunk, fields, head + ", ".join([row] * len(chunk)) + tail)
