@@ -101,6 +101,36 @@ async def _stream_flush() -> None:
         logger.warning("could not queue %d conversations for the bot", len(requests), exc_info=True)
 
 
+def bot_model_load() -> bool:
+    """Load the bot's embedding model now and run it once, before the first visitor waits for it; False when the
+    bot matches lexically (no model)."""
+    from chatbot.knowledge import bot_embedder
+
+    embedder = bot_embedder()
+    if embedder is None:
+        return False
+    embedder.encode(["warm up"])
+    return True
+
+
+def bot_model_warm() -> threading.Thread | None:
+    """`bot_model_load` in the background, where this process writes the bot's replies itself (inline, as the
+    embedded default does, or thread): a server calls it at start-up. None when there is nothing to load here
+    (chat_bot_worker loads it for itself)."""
+    if reply_mode() == "worker" or not getattr(settings, "CX_BOT_EMBEDDINGS", True):
+        return None
+
+    def warm() -> None:
+        try:
+            bot_model_load()
+        except Exception:  # the first reply loads it (and reports the problem) instead
+            logger.warning("could not load the bot's embedding model at start-up", exc_info=True)
+
+    thread = threading.Thread(target=warm, name="cx-bot-warm", daemon=True)
+    thread.start()
+    return thread
+
+
 # -- answering batches --------------------------------------------------------------------------------------
 stats = {"batches": 0, "conversations": 0, "written": 0}  # this process's, for the worker's log and benches
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import logging
 import os
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -25,12 +23,11 @@ from django.urls import set_script_prefix
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cxplatform.settings")
 
-logger = logging.getLogger(__name__)
-
 
 # What a browser session adds to a request (the session, its user, flash messages, allauth's state), and the
 # requests that never use it: the widget's (its key and visitor token) and the API's with a key. Those run
-# without these middleware: 0.4-0.5 ms of CPU less in every visitor message (bench/bench_chat_load.py).
+# without these middleware: about 5% less CPU for a visitor message or a page of the jobs API (median of 40
+# paired rounds in process; the server's other costs are the same either way).
 SESSION_MIDDLEWARE = frozenset({
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -178,30 +175,8 @@ django_application = ThreadPoolASGIHandler(threads=settings.ASGI_THREADS)
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from chatbot.replies import bot_model_warm  # noqa: E402
 from chatbot.routing import websocket_urlpatterns  # noqa: E402
-
-
-def bot_model_warm() -> threading.Thread | None:
-    """Where this process writes the bot's replies itself (CX_BOT_REPLIES inline or thread, as the embedded default
-    does), load the embedding model in the background now, so that the first visitor does not wait seconds for it
-    (chat_bot_worker does the same for itself). None when there is nothing to load here."""
-    from chatbot.knowledge import bot_embedder
-    from chatbot.replies import reply_mode
-
-    if reply_mode() == "worker" or not getattr(settings, "CX_BOT_EMBEDDINGS", True):
-        return None
-
-    def warm() -> None:
-        try:
-            embedder = bot_embedder()
-            if embedder is not None:
-                embedder.encode(["warm up"])
-        except Exception:  # the first reply loads it (and reports the problem) instead
-            logger.warning("could not load the bot's embedding model at start-up", exc_info=True)
-
-    thread = threading.Thread(target=warm, name="cx-bot-warm", daemon=True)
-    thread.start()
-    return thread
 
 
 async def lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -209,7 +184,7 @@ async def lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
-            bot_model_warm()
+            bot_model_warm()  # where this process answers the bot itself
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await send({"type": "lifespan.shutdown.complete"})

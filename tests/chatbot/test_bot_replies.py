@@ -176,3 +176,25 @@ def test_a_batch_runs_the_model_once_for_all_its_messages(
     assert [sorted(t for t in batch if t in texts) for batch in forwarded if set(batch) & set(texts)] == [
         sorted(texts)
     ]  # one model call for the three messages, and none again for any of them
+
+
+def test_a_process_that_answers_the_bot_itself_loads_its_model_at_start(settings: Any, monkeypatch: Any) -> None:
+    from chatbot import knowledge
+    from chatbot.engine.embeddings import SentenceTransformerEmbedder
+    from chatbot.replies import bot_model_warm
+
+    settings.CX_BOT_REPLIES = "worker"
+    assert bot_model_warm() is None  # chat_bot_worker loads it there
+    settings.CX_BOT_REPLIES, settings.CX_BOT_EMBEDDINGS = "inline", False
+    assert bot_model_warm() is None  # lexical matching: no model
+    settings.CX_BOT_EMBEDDINGS = True
+    shared = knowledge.bot_embedder()
+    if not isinstance(shared, SentenceTransformerEmbedder):
+        pytest.skip("sentence-transformers or the packaged MiniLM model is not installed (embeddings extra)")
+    fresh = SentenceTransformerEmbedder(shared.model_path, quantize=shared.quantize)  # not loaded yet
+    monkeypatch.setattr(knowledge, "bot_embedder", lambda: fresh)
+    warming = bot_model_warm()
+    assert warming is not None
+    warming.join(timeout=120)
+    assert not warming.is_alive()
+    assert fresh._model is not None and "warm up" in fresh._cache  # loaded and run before any visitor asked

@@ -263,25 +263,3 @@ def _lifespan_messages(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def test_the_server_starts_and_stops_through_the_lifespan_protocol(settings: Any, monkeypatch: Any) -> None:
     settings.CX_BOT_REPLIES = "worker"  # nothing to warm in this process
     assert _lifespan_messages(monkeypatch) == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
-
-
-def test_a_process_that_answers_the_bot_itself_loads_its_model_at_start(settings: Any, monkeypatch: Any) -> None:
-    from chatbot import knowledge
-    from chatbot.engine.embeddings import SentenceTransformerEmbedder
-    from cxplatform.asgi import bot_model_warm
-
-    settings.CX_BOT_REPLIES = "worker"
-    assert bot_model_warm() is None  # chat_bot_worker loads it there
-    settings.CX_BOT_REPLIES, settings.CX_BOT_EMBEDDINGS = "inline", False
-    assert bot_model_warm() is None  # lexical matching: no model
-    settings.CX_BOT_EMBEDDINGS = True
-    shared = knowledge.bot_embedder()
-    if not isinstance(shared, SentenceTransformerEmbedder):
-        pytest.skip("sentence-transformers or the packaged MiniLM model is not installed (embeddings extra)")
-    fresh = SentenceTransformerEmbedder(shared.model_path, quantize=shared.quantize)  # not loaded yet
-    monkeypatch.setattr(knowledge, "bot_embedder", lambda: fresh)
-    warming = bot_model_warm()
-    assert warming is not None
-    warming.join(timeout=120)
-    assert not warming.is_alive()
-    assert fresh._model is not None and "warm up" in fresh._cache  # loaded and run before any visitor asked

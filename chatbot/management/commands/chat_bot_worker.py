@@ -10,8 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from chatbot.knowledge import bot_embedder
-from chatbot.replies import stats, worker_run
+from chatbot.replies import bot_model_load, stats, worker_run
 
 
 class Command(BaseCommand):
@@ -23,13 +22,11 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if not getattr(settings, "REDIS_URL", ""):
             raise CommandError("chat_bot_worker needs Redis (REDIS_URL).")
-        embedder = bot_embedder()
-        if embedder is not None:
-            embedder.encode(["warm up"])  # load the model before the first visitor waits for it
+        embeddings = bot_model_load()
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())  # finish the batch in hand, then stop
-        self.stdout.write(f"bot worker: embeddings {'on' if embedder is not None else 'off'}")
+        self.stdout.write(f"bot worker: embeddings {'on' if embeddings else 'off'}")
         worker_run(consumer=options["consumer"], stop=stop)
         batches = max(1, stats["batches"])
         self.stdout.write(
