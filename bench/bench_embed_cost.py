@@ -5,7 +5,7 @@ Messages are a fixed random sample of CLINC150's test and out-of-scope utterance
 words on average), each encoded once (the embedder's cache is off), in batches of 1, 8 and 32. CPU is the
 process's CPU time (all threads); each figure is the median of `--rounds` rounds.
 
-    .venv/bin/python bench/bench_embed_cost.py [--threads 1] [--variants fp32,int8] [--messages 256]
+    .venv/bin/python bench/bench_embed_cost.py [--threads 1] [--variants fp32,onnx,int8] [--messages 256]
 
 Target: about 2 ms CPU per message or less in batches (the bot's whole pipeline needs <= ~10 ms a message).
 """
@@ -25,7 +25,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared/benchdata/clinc150/data_full.json"
-VARIANTS = {"fp32": False, "int8": True}  # variant -> SentenceTransformerEmbedder(quantize=...)
+# variant -> SentenceTransformerEmbedder(quantize=..., runtime=...): torch's float and int8 models, and the float
+# model in ONNX Runtime (what CX_BOT_MODEL_RUNTIME=auto runs where the int8 model is not chosen).
+VARIANTS = {"fp32": (False, "torch"), "int8": (True, "torch"), "onnx": (False, "onnx")}
 
 
 def messages() -> list[str]:
@@ -46,8 +48,8 @@ def cost(embedder, texts: list[str], batch: int, count: int) -> tuple[float, flo
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (CX_BOT_TORCH_THREADS)")
-    parser.add_argument("--variants", default="fp32,int8", help=f"comma-separated, of {','.join(VARIANTS)}")
+    parser.add_argument("--threads", type=int, default=1, help="intra-op threads (CX_BOT_TORCH_THREADS)")
+    parser.add_argument("--variants", default="fp32,onnx,int8", help=f"comma-separated, of {','.join(VARIANTS)}")
     parser.add_argument("--messages", type=int, default=256, help="messages per batch size and round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batches", default="1,8,32")
@@ -68,7 +70,10 @@ def main() -> None:
     reference: np.ndarray | None = None
     probe = pool[-200:]  # not timed: compares each variant's vectors with the first variant's
     for variant in args.variants.split(","):
-        embedder = SentenceTransformerEmbedder(path, num_threads=args.threads, cache_size=0, quantize=VARIANTS[variant])
+        quantize, runtime = VARIANTS[variant]
+        embedder = SentenceTransformerEmbedder(
+            path, num_threads=args.threads, cache_size=0, quantize=quantize, runtime=runtime
+        )
         started = time.perf_counter()
         embedder.encode_features(pool[:8])  # loads (and quantizes) the model, warms the kernels
         load_s = time.perf_counter() - started
@@ -81,6 +86,8 @@ def main() -> None:
             agreement = (
                 f"; embedding cosine to {args.variants.split(',')[0]}: mean {cos.mean():.4f}, min {cos.min():.4f}"
             )
+        if embedder.runtime != runtime:
+            raise SystemExit(f"{variant}: {runtime} could not run the model (see the warning above)")
         print(f"{variant}: loaded in {load_s:.1f}s{agreement}")
         offset = 0
         for batch in batches:

@@ -24,7 +24,7 @@ from django.utils import timezone
 from chatbot.engine import ENGINE_REVISION, Embedder, EngineInfo, build_index, engine_info, get_embedder
 from chatbot.engine import Article as EngineArticle
 from chatbot.engine import FaqEntry as EngineFaqEntry
-from chatbot.engine.embeddings import INT8_SUFFIX
+from chatbot.engine.embeddings import INT8_SUFFIX, feature_encoder
 from chatbot.models import Article, BotSettings, FaqEntry, IndexStatus, KnowledgeIndexVersion
 from tenants.jobs import job_progress, job_start, job_task
 from tenants.models import Job, JobStatus, User
@@ -53,6 +53,8 @@ def bot_embedder() -> Embedder | None:
         getattr(settings, "CX_BOT_TORCH_THREADS", None),
         float(getattr(settings, "CX_BOT_BATCH_MS", 0.0) or 0.0),
         quantize=getattr(settings, "CX_BOT_MODEL_QUANTIZE", "auto"),
+        runtime=getattr(settings, "CX_BOT_MODEL_RUNTIME", "auto"),
+        onnx_cache_dir=getattr(settings, "CX_BOT_MODEL_CACHE", "") or None,
     )
 
 
@@ -482,10 +484,18 @@ def index_rebuild_status() -> dict[str, Any]:
     info = bot_engine_info()
     embedder = bot_embedder() if info.mode == "semantic" else None
     variant = None if embedder is None else "int8" if embedder.name.endswith(INT8_SUFFIX) else "float"
+    runtime = getattr(feature_encoder(embedder), "runtime", None) if embedder is not None else None
     configured = getattr(settings, "CX_BOT_MODEL", "")
     label = None if info.model is None else configured or "all-MiniLM-L6-v2, packaged with the product"
     return {
-        "engine": {"mode": info.mode, "model": info.model, "label": label, "variant": variant, "reason": info.reason},
+        "engine": {
+            "mode": info.mode,
+            "model": info.model,
+            "label": label,
+            "variant": variant,
+            "runtime": runtime,
+            "reason": info.reason,
+        },
         "revision": bot_settings.kb_revision,
         # Built from the latest revision, by this engine (another model or variant's index awaits its rebuild).
         "up_to_date": active is not None

@@ -281,7 +281,17 @@ elif CX_BOT_MODEL_QUANTIZE in ("false", "off", "no", "n", "0"):
     CX_BOT_MODEL_QUANTIZE = "false"
 elif CX_BOT_MODEL_QUANTIZE != "auto":
     raise ImproperlyConfigured(f"CX_BOT_MODEL_QUANTIZE must be auto, true or false, not {CX_BOT_MODEL_QUANTIZE!r}")
-# torch intra-op threads for the embedding model in this process (0 = torch's default).
+# What runs the float model's forward pass: auto (ONNX Runtime where installed, as the `embeddings` extra does;
+# torch otherwise), onnx or torch. Same vectors either way; ONNX Runtime costs about 40% of torch's CPU for a lone
+# message and a third less in batches on an AVX2 server (bench/bench_embed_cost.py). The int8 model is torch's.
+CX_BOT_MODEL_RUNTIME = env.str("CX_BOT_MODEL_RUNTIME", default="auto").strip().lower()
+if CX_BOT_MODEL_RUNTIME not in ("auto", "onnx", "torch"):
+    raise ImproperlyConfigured(f"CX_BOT_MODEL_RUNTIME must be auto, onnx or torch, not {CX_BOT_MODEL_RUNTIME!r}")
+# Directory for the model exported to ONNX (once, at the first start; about 90 MB); empty = ~/.cache/cxplatform,
+# or the system's temporary directory when that is not writable.
+CX_BOT_MODEL_CACHE = env.str("CX_BOT_MODEL_CACHE", default="")
+# Intra-op threads for the embedding model in this process, torch's or ONNX Runtime's (0 = torch's default; 1
+# for ONNX Runtime).
 CX_BOT_TORCH_THREADS = env.int("CX_BOT_TORCH_THREADS", default=0) or None
 # Concurrent bot replies of a process share embedding-model calls, the first waiting this long (ms; 0 = off).
 CX_BOT_BATCH_MS = env.float("CX_BOT_BATCH_MS", default=0.0)

@@ -140,6 +140,12 @@ _STATUS = inline_serializer(
                     allow_null=True,
                     help_text="How the embedding model runs here (CX_BOT_MODEL_QUANTIZE); null when lexical.",
                 ),
+                "runtime": serializers.ChoiceField(
+                    choices=["onnx", "torch"],
+                    allow_null=True,
+                    help_text="What computes the model here: ONNX Runtime or torch (CX_BOT_MODEL_RUNTIME); null when "
+                    "lexical.",
+                ),
                 "reason": serializers.CharField(),
             },
         ),

@@ -32,6 +32,7 @@ def test_entry_crud_rebuilds_the_index(api_client: APIClient, tenant: Tenant) ->
     status = api_client.get("/api/v1/knowledge/index/status/").json()
     assert status["up_to_date"] is True and status["active"]["entries"] == 1
     assert status["engine"]["mode"] == "lexical" and status["engine"]["variant"] is None
+    assert status["engine"]["runtime"] is None
     patched = api_client.patch(f"/api/v1/knowledge/entries/{entry['id']}/", {"active": False}, format="json")
     assert patched.status_code == 200 and patched.json()["active"] is False
     with tenant_context(tenant):
@@ -101,5 +102,15 @@ def test_the_status_says_how_the_model_runs_on_this_cpu(
     page = owner_client.get("/knowledge/").content.decode()
     assert ("compact int8 form" if engine["variant"] == "int8" else "at full precision (float)") in page
     assert engine["label"] == "all-MiniLM-L6-v2, packaged with the product" and engine["label"] in page
+    # auto: ONNX Runtime (installed with the embeddings extra) runs the float model; torch runs the int8 one
+    assert engine["runtime"] == ("torch" if engine["variant"] == "int8" else "onnx")
+    assert ("in ONNX Runtime" in page) is (engine["runtime"] == "onnx")
+    settings.CX_BOT_MODEL_QUANTIZE = "false"
+    settings.CX_BOT_MODEL_RUNTIME = "torch"
+    engine = api_client.get("/api/v1/knowledge/index/status/").json()["engine"]
+    assert (engine["variant"], engine["runtime"]) == ("float", "torch")
+    assert "in ONNX Runtime" not in owner_client.get("/knowledge/").content.decode()
     settings.CX_BOT_MODEL_QUANTIZE = "true"
-    assert api_client.get("/api/v1/knowledge/index/status/").json()["engine"]["variant"] == "int8"
+    settings.CX_BOT_MODEL_RUNTIME = "auto"
+    engine = api_client.get("/api/v1/knowledge/index/status/").json()["engine"]
+    assert (engine["variant"], engine["runtime"]) == ("int8", "torch")
