@@ -228,7 +228,8 @@ def main() -> None:
     quantize = False if args.fp32 else True if args.int8 else None  # None: CX_BOT_MODEL_QUANTIZE (auto)
     base = None if args.lexical else get_embedder(None, args.threads, quantize=quantize)
     embedder = CachingEmbedder(base, args.cache) if base is not None else None
-    print(f"mode: {'semantic ' + base.name if base else 'lexical'}; torch threads {args.threads}")
+    runtime = f", {getattr(base, 'runtime', '?')} runtime (CX_BOT_MODEL_RUNTIME)" if base else ""
+    print(f"mode: {'semantic ' + base.name if base else 'lexical'}{runtime}; threads {args.threads}")
     defaults = Thresholds()
     if args.latency_only:
         latency(base, defaults)
