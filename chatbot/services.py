@@ -16,8 +16,10 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage
+from django.core.mail.message import DNS_NAME
 from django.core.validators import validate_email
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, Q, Window
@@ -620,9 +622,19 @@ def agent_message_post(
     return message
 
 
+def _mail_id(kind: str, *ids: int) -> str:
+    """A Message-ID of ours, the same every time for the same object: `<cx-reply-3-41@example.com>`."""
+    _, _, domain = str(getattr(settings, "DEFAULT_FROM_EMAIL", "")).rstrip(">").rpartition("@")
+    return f"<cx-{kind}-{'-'.join(map(str, ids))}@{domain or DNS_NAME}>"
+
+
 def reply_email_send(*, message: Message) -> bool:
     """Email an agent's reply to the address its conversation follows up by (a Celery task calls this after
     the commit, so the reply is stored and shown whatever the mail server says) and mark it emailed.
+
+    Every send of one reply has the same Message-ID (mail clients show a copy sent again after a worker died
+    between sending and marking it as one message), and a conversation's replies reference one thread id, so
+    the visitor's mail client shows them as one thread.
 
     False when there is nothing to send: already emailed (a redelivered task), or the conversation no longer
     has an address. Raises what the mail backend raises; the message then stays unmarked."""
@@ -638,6 +650,11 @@ def reply_email_send(*, message: Message) -> bool:
         body=f"{message.text}\n\n{signature}\n\n(You asked us in the chat on our website to reply by email.)",
         to=[conversation.contact_email],
         reply_to=[author.email] if author is not None and author.email else None,
+        headers={
+            "Message-ID": _mail_id("reply", message.tenant_id, message.pk),
+            "References": (thread := _mail_id("conversation", message.tenant_id, conversation.pk)),
+            "In-Reply-To": thread,
+        },
     ).send()
     message.emailed_at = timezone.now()
     Message.objects.filter(pk=message.pk).update(emailed_at=message.emailed_at)

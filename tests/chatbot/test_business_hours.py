@@ -181,16 +181,23 @@ def test_an_agents_reply_is_emailed_to_the_address_left(
             f"/inbox/{conversation.pk}/reply/", {"text": "internal only", "note": True}, "application/json"
         )
         reply = inbox.post(f"/inbox/{conversation.pk}/reply/", {"text": "Your beans ship Monday."}, "application/json")
-    assert note.status_code == 201 and reply.status_code == 201
-    [mail] = mailoutbox  # the private note was not emailed
+        second = inbox.post(f"/inbox/{conversation.pk}/reply/", {"text": "Tracking: 1Z999."}, "application/json")
+    assert note.status_code == 201 and reply.status_code == 201 and second.status_code == 201
+    mail, other = mailoutbox  # the private note was not emailed
     assert mail.to == ["sam@example.com"] and mail.reply_to == [agent.email]
     assert "Your beans ship Monday." in mail.body and tenant.name in mail.subject
+    # One Message-ID per reply, whatever the send; one thread per conversation in the visitor's mail client
+    sent = mail.message()
+    assert sent["Message-ID"] == f"<cx-reply-{tenant.pk}-{reply.json()['message']['id']}@cx.localhost>"
+    assert other.message()["Message-ID"] == f"<cx-reply-{tenant.pk}-{second.json()['message']['id']}@cx.localhost>"
+    thread = f"<cx-conversation-{tenant.pk}-{conversation.pk}@cx.localhost>"
+    assert sent["References"] == sent["In-Reply-To"] == other.message()["References"] == thread
     with tenant_context(tenant):
         emailed = {m.text: m.emailed_at for m in conversation.messages.filter(sender="agent")}
     assert emailed["Your beans ship Monday."] is not None and emailed["internal only"] is None
     page = inbox.get(f"/inbox/{conversation.pk}/").content.decode()
     assert "Your replies here are also emailed to it" in page and 'class="badge emailed"' in page
-    assert widget.post("messages/after/", {"after": 0}).json()["messages"][-1]["text"] == "Your beans ship Monday."
+    assert widget.post("messages/after/", {"after": 0}).json()["messages"][-1]["text"] == "Tracking: 1Z999."
 
 
 def test_a_reply_the_mail_server_refuses_is_kept_and_not_marked_emailed(
