@@ -108,3 +108,21 @@ def test_webhooks_settings_page(page, live_server, settings) -> None:  # type: i
     screenshot(page, "webhooks-settings")
     page.reload()
     assert page.locator("#new-secret").count() == 0
+
+
+def test_the_index_card_says_what_computes_the_model(page, live_server, settings) -> None:  # type: ignore[no-untyped-def]
+    from chatbot.engine import get_embedder
+
+    embedder = get_embedder()
+    if embedder is None:
+        pytest.skip("embeddings extra not installed")
+    _sign_in(page, settings)  # its index is lexical
+    settings.CX_BOT_EMBEDDINGS = True
+    settings.CX_BOT_MODEL_QUANTIZE = "false"
+    settings.CX_BOT_MODEL_RUNTIME = "auto"
+    page.goto("/knowledge/")
+    status = page.locator("#kb-status").inner_text()
+    assert "Understands paraphrases" in status and "all-MiniLM-L6-v2, packaged with the product" in status
+    assert "The model runs at full precision (float), in ONNX Runtime." in status
+    assert "Changes waiting for a rebuild" in status  # a lexical index, now that the model is on
+    screenshot(page, "knowledge-base-semantic")
