@@ -5,6 +5,7 @@ from chatbot import kb_views
 urlpatterns = [
     path("knowledge/", kb_views.knowledge_list, name="knowledge"),
     path("knowledge/status/", kb_views.knowledge_status, name="knowledge_status"),
+    path("knowledge/rebuild/", kb_views.knowledge_rebuild, name="knowledge_rebuild"),
     path("knowledge/entries/new/", kb_views.faq_entry_edit, name="knowledge_entry_new"),
     path("knowledge/entries/<int:pk>/", kb_views.faq_entry_edit, name="knowledge_entry_edit"),
     path("knowledge/entries/<int:pk>/delete/", kb_views.faq_entry_delete, name="knowledge_entry_delete"),

@@ -93,7 +93,17 @@ def knowledge_list(request: HttpRequest) -> HttpResponse:
 @member_required("dashboard.view")
 def knowledge_status(request: HttpRequest) -> HttpResponse:
     """The engine and index status card (htmx polls it while a rebuild runs)."""
-    return render(request, "chatbot/knowledge/_status.html", {"status": knowledge.index_rebuild_status()})
+    context = {"status": knowledge.index_rebuild_status(), "can_edit": _can_edit(request)}
+    return render(request, "chatbot/knowledge/_status.html", context)
+
+
+@require_POST
+@member_required("data.write")
+def knowledge_rebuild(request: HttpRequest) -> HttpResponse:
+    """Rebuild the bot's index now (an index another model built, or one whose last rebuild failed)."""
+    knowledge.index_rebuild_request(created_by=request.user)  # type: ignore[arg-type]
+    messages.success(request, "Rebuilding the bot's index; it keeps answering from the current one meanwhile.")
+    return redirect("knowledge")
 
 
 @member_required("data.write")

@@ -126,3 +126,8 @@ def test_the_index_card_says_what_computes_the_model(page, live_server, settings
     assert "The model runs at full precision (float), in ONNX Runtime." in status
     assert "Changes waiting for a rebuild" in status  # a lexical index, now that the model is on
     screenshot(page, "knowledge-base-semantic")
+    page.get_by_role("button", name="Rebuild now").click()
+    page.get_by_text("Rebuilding the bot's index").wait_for()
+    card = page.locator("#kb-status")
+    card.get_by_text("Up to date").wait_for(timeout=60_000)  # the card polls while the job runs
+    assert "semantic mode" in card.inner_text() and card.get_by_role("button", name="Rebuild now").count() == 0

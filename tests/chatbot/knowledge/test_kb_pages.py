@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 
 from chatbot.knowledge import faq_entry_create, unanswered_groups
-from chatbot.models import Conversation, FaqEntry, Message, Sender
+from chatbot.models import BotSettings, Conversation, FaqEntry, Message, Sender
 from tenants.context import tenant_context
 from tenants.models import Tenant, User
 from tests.conftest import client_for
@@ -174,3 +174,30 @@ def test_other_tenant_gets_404_and_sees_nothing(owner_client: Client, other_clie
     with tenant_context(tenant):
         entry.refresh_from_db()
         assert entry.phrasings == []
+
+
+def test_an_owner_rebuilds_an_index_that_is_not_up_to_date(
+    owner_client: Client, analyst: User, other_client: Client, tenant: Tenant
+) -> None:
+    from chatbot.knowledge import REBUILD_KIND
+    from tenants.models import Job
+
+    with tenant_context(tenant):
+        faq_entry_create(question="Do you roast decaf?", answer="Swiss water, weekly.")  # built, lexical
+    assert b"Rebuild now" not in owner_client.get("/knowledge/").content  # up to date: nothing to do
+    with tenant_context(tenant):
+        FaqEntry.objects.update(answer="Swiss water, every week.")  # changed outside the services: no rebuild
+        BotSettings.objects.update(kb_revision=99)
+        before = Job.objects.filter(kind=REBUILD_KIND).count()
+    page = owner_client.get("/knowledge/").content.decode()
+    assert "Changes waiting for a rebuild" in page and "Rebuild now" in page
+    assert "Rebuild now" not in client_for(analyst).get("/knowledge/").content.decode()
+    assert client_for(analyst).post("/knowledge/rebuild/").status_code == 403
+    assert owner_client.get("/knowledge/rebuild/").status_code == 405
+    done = owner_client.post("/knowledge/rebuild/", follow=True)
+    assert done.redirect_chain == [("/knowledge/", 302)] and "Rebuilding the bot" in done.content.decode()
+    with tenant_context(tenant):
+        assert Job.objects.filter(kind=REBUILD_KIND).count() == before + 1
+    assert other_client.post("/knowledge/rebuild/").status_code == 302  # its own (empty) knowledge base only
+    with tenant_context(tenant):
+        assert Job.objects.filter(kind=REBUILD_KIND).count() == before + 1
