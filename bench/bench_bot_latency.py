@@ -9,7 +9,8 @@ Runs on DATABASE_URL if set (in a throwaway tenant that is deleted afterwards), 
     .venv/bin/python bench/bench_bot_latency.py [--messages 300] [--threads 1] [--lexical-only]
 
 The embedding model runs as in the product (CX_BOT_MODEL_QUANTIZE, auto: int8 where the CPU has AVX-512 VNNI,
-else float); CX_BOT_MODEL_QUANTIZE=true or false in the environment picks a variant.
+else float; CX_BOT_MODEL_RUNTIME, auto: the float model in ONNX Runtime where installed); CX_BOT_MODEL_QUANTIZE=true
+or false and CX_BOT_MODEL_RUNTIME=torch or onnx in the environment pick a variant.
 
 Target: p99 <= 50 ms. The machine is shared: the load average is printed beside the figures.
 """
@@ -85,7 +86,7 @@ def run(mode: str, messages: int, threads: int) -> dict[str, float]:
         print("semantic: skipped (the embeddings extra is not installed)")
         return {}
     if embedder is not None:
-        print(f"semantic: model {embedder.name}")
+        print(f"semantic: model {embedder.name}, {getattr(embedder, 'runtime', '?')} runtime (CX_BOT_MODEL_RUNTIME)")
     rng = np.random.default_rng(7)
     entries, queries = _knowledge_base(rng)
     tenant = Tenant.objects.create(name=f"Bench bot {mode}", slug=f"bench-bot-{uuid.uuid4().hex[:10]}")
