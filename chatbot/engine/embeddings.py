@@ -353,7 +353,11 @@ class OnnxForward:
 
     def run(self, tokens: Any) -> np.ndarray:
         """(n, width) float32 features of a tokenizer's numpy output (padded right, with its attention mask)."""
-        feed = {name: np.asarray(tokens[name], dtype=np.int64) for name in self.inputs}
+        ids = np.asarray(tokens["input_ids"], dtype=np.int64)
+        feed = {
+            name: np.asarray(tokens[name], dtype=np.int64) if name in tokens else np.zeros_like(ids)  # token types
+            for name in self.inputs
+        }
         return np.asarray(self.session.run(None, feed)[0], dtype=np.float32)
 
 
