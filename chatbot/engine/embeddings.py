@@ -260,27 +260,29 @@ class SentenceTransformerEmbedder:
         layer = self.feature_layer if self._features_available() else None
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths pad less
         out = np.empty((len(texts), self.feature_dim), dtype=np.float32)
-        if self._onnx is not None:
-            for start in range(0, len(order), ONNX_BATCH):
-                rows = order[start : start + ONNX_BATCH]
-                batch = [texts[i].lower() if lower else texts[i] for i in rows]
-                tokens = tokenizer(batch, padding=True, truncation=True, max_length=max_length, return_tensors="np")
-                out[rows] = self._onnx.run(tokens)
-            return out
+        onnx = self._onnx
+        chunk, tensors = (ONNX_BATCH, "np") if onnx is not None else (self.batch_size, "pt")
         with torch.inference_mode():
-            for start in range(0, len(order), self.batch_size):
-                rows = order[start : start + self.batch_size]
+            for start in range(0, len(order), chunk):
+                rows = order[start : start + chunk]
                 batch = [texts[i].lower() if lower else texts[i] for i in rows]
-                tokens = tokenizer(batch, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
-                result = transformer(**tokens, output_hidden_states=layer is not None, return_dict=True)
-                mask = tokens["attention_mask"].unsqueeze(-1).to(result.last_hidden_state.dtype)
-                count = mask.sum(1).clamp(min=1e-9)
-                pooled = [(result.last_hidden_state * mask).sum(1) / count]
-                if layer is not None:
-                    pooled.append((result.hidden_states[layer] * mask).sum(1) / count)
-                parts = [torch.nn.functional.normalize(p, dim=1) for p in pooled]
-                out[rows] = torch.cat(parts, dim=1).numpy()
+                tokens = tokenizer(batch, padding=True, truncation=True, max_length=max_length, return_tensors=tensors)
+                out[rows] = onnx.run(tokens) if onnx is not None else _features(transformer, tokens, layer).numpy()
         return out
+
+
+def _features(transformer: Any, tokens: Any, layer: int | None) -> Any:
+    """`encode_features` of tokenized, right-padded texts (torch tensors in and out): the normalised mean of the last
+    layer's token states, then of `layer`'s. The torch model runs this; the ONNX graph is exported from it."""
+    import torch
+
+    result = transformer(**tokens, output_hidden_states=layer is not None, return_dict=True)
+    mask = tokens["attention_mask"].unsqueeze(-1).to(result.last_hidden_state.dtype)
+    count = mask.sum(1).clamp(min=1e-9)
+    pooled = [(result.last_hidden_state * mask).sum(1) / count]
+    if layer is not None:
+        pooled.append((result.hidden_states[layer] * mask).sum(1) / count)
+    return torch.cat([torch.nn.functional.normalize(p, dim=1) for p in pooled], dim=1)
 
 
 # Bump when the exported graph changes, so cached exports of the previous graph are not reused.
@@ -417,14 +419,7 @@ def _onnx_export(transformer: Any, *, feature_layer: int | None, inputs: tuple[s
             self.transformer = transformer
 
         def forward(self, *args: torch.Tensor) -> torch.Tensor:
-            given = dict(zip(inputs, args, strict=True))
-            result = self.transformer(**given, output_hidden_states=feature_layer is not None, return_dict=True)
-            mask = given["attention_mask"].unsqueeze(-1).to(result.last_hidden_state.dtype)
-            count = mask.sum(1).clamp(min=1e-9)
-            pooled = [(result.last_hidden_state * mask).sum(1) / count]
-            if feature_layer is not None:
-                pooled.append((result.hidden_states[feature_layer] * mask).sum(1) / count)
-            return torch.cat([torch.nn.functional.normalize(p, dim=1) for p in pooled], dim=1)
+            return _features(self.transformer, dict(zip(inputs, args, strict=True)), feature_layer)
 
     example = torch.tensor([[101, 7592, 2045, 102], [101, 2748, 102, 0]])  # two rows, one padded
     given = {"input_ids": example, "attention_mask": (example != 0).long(), "token_type_ids": torch.zeros_like(example)}
